@@ -1,0 +1,179 @@
+"""The ``flowmail`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from flowmail.settings import SettingsError, describe, load_settings
+from flowmail.vocab import Priority
+
+
+def _settings() -> Any:
+    try:
+        return load_settings()
+    except SettingsError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.group()
+def main() -> None:
+    """flowmail: event-driven email on Kafka, Faust and OpenSearch."""
+
+
+@main.group()
+def stack() -> None:
+    """The local stack: Kafka (KRaft), OpenSearch and an SMTP mail catcher on 127.0.0.1."""
+
+
+def _local_stack() -> Any:
+    from flowmail.localstack import LocalStack, StackError
+    try:
+        return LocalStack.from_settings(_settings())
+    except StackError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Fetch what is missing, start what is not running, wait until all are healthy."""
+    from flowmail.localstack import StackError
+    local = _local_stack()
+    try:
+        local.up()
+    except StackError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"kafka      {local.kafka.bootstrap}\nopensearch {local.opensearch.url} "
+               f"({local.opensearch.version()})\nsmtp       127.0.0.1:{local.catcher.port} -> "
+               f"{local.catcher.outbox}")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop the processes flowmail started (by pid file); nothing else."""
+    _local_stack().down(log=click.echo)
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Print each service's state; exit 1 unless all are healthy."""
+    report = _local_stack().status()
+    for name, state in report.items():
+        click.echo(f"{name:12} {state}")
+    sys.exit(0 if all(s == "healthy" for s in report.values()) else 1)
+
+
+@main.group()
+def topics() -> None:
+    """Topics as configuration (streams/topics.py + FLOWMAIL_* settings)."""
+
+
+@topics.command("apply")
+def topics_apply() -> None:
+    """Create missing topics, grow partitions, fix configs. Never shrinks; idempotent."""
+    from confluent_kafka import KafkaException
+
+    from streams.topic_admin import TopicAdmin
+    from streams.topics import topic_specs
+    settings = _settings()
+    try:
+        changes = TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(
+            topic_specs(settings))
+    except KafkaException as err:
+        raise click.ClickException(f"kafka at {settings.kafka_bootstrap}: {err}") from err
+    for change in changes:
+        click.echo(f"{change.action:9} {change.topic}: {change.detail}")
+    if not changes:
+        click.echo("all topics up to date")
+    if any(c.action == "refuse" for c in changes):
+        sys.exit(1)
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """Print the declared topics with partitions and cleanup policy."""
+    from streams.topics import topic_specs
+    for spec in topic_specs(_settings()):
+        click.echo(f"{spec.name:40} {spec.partitions:3}  {spec.config()['cleanup.policy']:8} "
+                   f"{spec.doc}")
+
+
+@main.command()
+@click.argument("event_type")
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.option("--key", help="Message key (default: the event's event_id).")
+def publish(event_type: str, source: Any, key: str | None) -> None:
+    """Validate EVENT_TYPE json from SOURCE (a file or -) and publish it; one object or a list."""
+    from flowmail.avro import ContractError
+    from flowmail.publisher import Publisher, PublishError, from_json
+    settings = _settings()
+    try:
+        document = json.load(source)
+    except json.JSONDecodeError as err:
+        raise click.ClickException(f"{source.name}: not valid JSON: {err}") from err
+    events = document if isinstance(document, list) else [document]
+    publisher = Publisher(settings.kafka_bootstrap)
+    try:
+        schema = publisher.schemas.latest(f"{event_type}-value").parsed
+        payloads = [publisher.encode(event_type, from_json(schema, event)) for event in events]
+    except ContractError as err:
+        raise click.ClickException(f"nothing published: {err}") from err
+    try:
+        for event, payload in zip(events, payloads, strict=True):
+            publisher.send_encoded(event_type, payload, key or str(event.get("event_id", "")))
+        publisher.flush()
+    except PublishError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"published {len(events)} {event_type} event(s) to {settings.kafka_bootstrap}")
+
+
+@main.command()
+@click.option("--agents", default="router,sender,sink", show_default=True,
+              help="Comma-separated agents to run: router, sender, sink.")
+@click.option("--priorities", default="critical,transactional,marketing", show_default=True,
+              help="Sender priorities to run (give each its own FLOWMAIL_APP_ID for isolation).")
+@click.option("--provider", default="smtp", show_default=True)
+@click.option("--loglevel", default="info", show_default=True)
+def worker(agents: str, priorities: str, provider: str, loglevel: str) -> None:
+    """Run a Faust worker with the chosen agents."""
+    from streams.worker import run
+    try:
+        chosen = [Priority(p.strip()) for p in priorities.split(",") if p.strip()]
+    except ValueError as err:
+        raise click.ClickException(f"--priorities: {err}") from err
+    sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
+    run(_settings(), [a.strip() for a in agents.split(",") if a.strip()], chosen, provider,
+        loglevel)
+
+
+@main.command()
+@click.option("--count", default=16, show_default=True, help="order.placed events to publish.")
+def demo(count: int) -> None:
+    """Start the stack, apply topics, run a worker, publish orders, show where they went."""
+    from flowmail.demo import DemoError, run_demo
+    from flowmail.localstack import StackError
+    try:
+        summary = run_demo(_settings(), count)
+    except (DemoError, StackError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo("\n== flowmail demo ==")
+    click.echo(f"emails sent:        {summary['emails_sent']} in {summary['seconds']}s")
+    click.echo(f"read them in:       {summary['outbox']}/*.eml")
+    click.echo(f"opensearch index:   {summary['index']} "
+               f"({summary['documents_for_this_run']} documents from this run, "
+               f"{summary['documents_in_index']} in all)")
+    click.echo("stop the stack with: .venv/bin/flowmail stack down")
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """Print every FLOWMAIL_* variable with its default and meaning."""
+    for name, default, doc in describe():
+        click.echo(f"{name:32} {default:40} {doc}")
+
+
+if __name__ == "__main__":
+    main()

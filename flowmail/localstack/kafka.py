@@ -1,0 +1,124 @@
+"""A single-node Apache Kafka 4.1 broker in KRaft mode (combined broker + controller)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+from flowmail.localstack.jvm import maven_fetch
+from flowmail.localstack.procs import Managed, require_free_ports, run_checked, spawn, wait_until
+from flowmail.settings import PROJECT_ROOT
+
+POM = PROJECT_ROOT / "deploy" / "local" / "kafka-pom.xml"
+CONTROLLER_PORT = 9093
+
+SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+num.network.threads=2
+num.io.threads=2
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+message.max.bytes=2097152
+"""
+
+LOG4J2 = """\
+status = warn
+name = local-kafka
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+"""
+
+
+class KafkaService:
+    """Fetch, format, start and health-check the broker; all state under ``root``."""
+
+    def __init__(self, root: Path, cache: Path, port: int, jdk: Path) -> None:
+        self.root, self.cache, self.port, self.jdk = root, cache, port, jdk
+        self.lib = cache / "kafka-lib"
+        self.proc = Managed("kafka", root / "kafka.pid", "kafka.Kafka", root / "logs" / "kafka.out")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def fetch(self) -> None:
+        maven_fetch(POM, self.lib, self.cache / "m2", self.jdk,
+                    self.root / "logs" / "mvn-kafka.log")
+
+    def _configure(self) -> tuple[Path, str]:
+        config = self.root / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "server.properties").write_text(SERVER_PROPERTIES.format(
+            port=self.port, controller_port=CONTROLLER_PORT, data=self.root / "data"))
+        (config / "log4j2.properties").write_text(LOG4J2)
+        log4j = f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}"
+        return config / "server.properties", log4j
+
+    def start(self) -> bool:
+        """Start unless ours is already running; False when it was already up."""
+        if self.proc.running():
+            return False
+        require_free_ports("kafka", [self.port, CONTROLLER_PORT])
+        properties, log4j = self._configure()
+        java = str(self.jdk / "bin" / "java")
+        classpath = f"{self.lib}/*"
+        if not (self.root / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            run_checked([java, "-Xmx256m", log4j, "-cp", classpath, "kafka.tools.StorageTool",
+                         "format", "-t", cluster_id, "-c", str(properties), "--ignore-formatted"],
+                        "kafka storage format", self.root / "logs" / "format.log")
+        spawn(self.proc, [java, "-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                          "-XX:InitiatingHeapOccupancyPercent=35", "-Djava.awt.headless=true",
+                          f"-Dkafka.logs.dir={self.root / 'logs'}", log4j, "-cp", classpath,
+                          "kafka.Kafka", str(properties)])
+        return True
+
+    def healthy(self) -> bool:
+        """The broker answers a metadata request."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0,
+                             "logger": _QuietLogger()})
+        try:
+            metadata = admin.list_topics(timeout=2)
+        except KafkaException:
+            return False
+        return bool(metadata.brokers)
+
+    def wait(self, timeout_s: float = 120) -> None:
+        wait_until(self.proc, self.healthy, timeout_s)
+
+
+class _QuietLogger:
+    """Swallows librdkafka's connection-refused chatter while the broker boots."""
+
+    def log(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> object:
+        return self.log

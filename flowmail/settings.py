@@ -1,0 +1,112 @@
+"""One frozen settings object, read from ``FLOWMAIL_*`` environment variables.
+
+Every default works on the local stack (``flowmail stack up``), so a new user sets nothing.
+Secrets (SMTP password, provider keys) are only ever read from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A ``FLOWMAIL_*`` variable holds a value that cannot be used; the message names it."""
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Each field maps to ``FLOWMAIL_<FIELD_NAME_UPPER>``."""
+
+    app_id: str = _doc("Faust app id: the consumer group and the prefix of table changelogs.",
+                       default="flowmail")
+    kafka_bootstrap: str = _doc("Kafka bootstrap servers (host:port[,host:port]).",
+                                default="127.0.0.1:9092")
+    opensearch_url: str = _doc("OpenSearch base URL for the analytics sink.",
+                               default="http://127.0.0.1:9200")
+    index_prefix: str = _doc("Prefix of the monthly analytics indices (<prefix>-YYYY.MM).",
+                             default="email-events")
+    home: Path = _doc("Working folder for the local stack, its cache and the mail outbox.",
+                      default=PROJECT_ROOT / ".flowmail")
+    smtp_host: str = _doc("SMTP server host.", default="127.0.0.1")
+    smtp_port: int = _doc("SMTP server port.", default=1025)
+    smtp_username: str = _doc("SMTP user name; empty means no authentication.", default="")
+    smtp_password: str = _doc("SMTP password (secret: environment only).", default="", repr=False)
+    smtp_tls: str = _doc("SMTP transport security: none, starttls or tls.", default="none")
+    smtp_pool_size: int = _doc("SMTP connections kept open per worker process.", default=4)
+    smtp_timeout_s: float = _doc("SMTP connect/command timeout in seconds.", default=10.0)
+    pseudonym_secret: str = _doc("HMAC key that turns addresses into recipient keys "
+                                 "(partitioning, analytics); set it in production.",
+                                 default="", repr=False)
+    mail_from: str = _doc("Envelope and header sender.",
+                          default="ShopFlow <no-reply@shopflow.example>")
+    partitions_domain: int = _doc("Partitions of each domain event topic.", default=3)
+    partitions_email: int = _doc("Partitions of each email command, retry and ledger topic.",
+                                 default=3)
+    partitions_delivery: int = _doc("Partitions of email.delivery.", default=3)
+    replication_factor: int = _doc("Replication factor of every topic flowmail creates.",
+                                   default=1)
+    retention_ms: int = _doc("Retention of delete-policy topics (ms); DLQ keeps 4x this.",
+                             default=7 * 24 * 3600 * 1000)
+    max_payload_bytes: int = _doc("Larger domain events are rejected to the DLQ.",
+                                  default=256 * 1024)
+    web_port: int = _doc("Port of the worker's web server (metrics, health).", default=6066)
+    sink_batch_size: int = _doc("Delivery events per OpenSearch bulk request.", default=500)
+    sink_batch_seconds: float = _doc("Longest wait to fill a bulk batch.", default=1.0)
+    java_home: str = _doc("JDK used to run the local stack (17 is what Kafka 4 and "
+                          "OpenSearch 2.19 are tested on).",
+                          default="/usr/lib/jvm/java-17-openjdk-amd64")
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    kind_name = kind if isinstance(kind, str) else kind.__name__
+    try:
+        if kind_name == "int":
+            return int(raw)
+        if kind_name == "float":
+            return float(raw)
+        if kind_name == "Path":
+            return Path(raw).expanduser().resolve()
+        return raw
+    except ValueError as err:
+        raise SettingsError(f"FLOWMAIL_{name.upper()}={raw!r} is not a valid {kind_name}") from err
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default ``os.environ``); unknown keys are ignored."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        raw = env.get(f"FLOWMAIL_{spec.name.upper()}")
+        if raw is not None and raw != "":
+            values[spec.name] = _convert(spec.name, raw, spec.type)
+    settings = Settings(**values)
+    if settings.smtp_tls not in {"none", "starttls", "tls"}:
+        raise SettingsError(
+            f"FLOWMAIL_SMTP_TLS={settings.smtp_tls!r}: use none, starttls or tls")
+    return settings
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows for the README and ``flowmail settings``."""
+    rows = []
+    for spec in fields(Settings):
+        default = "" if not spec.repr else str(spec.default)
+        rows.append((f"FLOWMAIL_{spec.name.upper()}", default, spec.metadata["doc"]))
+    return rows

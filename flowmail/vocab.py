@@ -1,0 +1,53 @@
+"""Closed vocabularies shared by every stage. Unknown values map to explicit fallbacks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Priority(StrEnum):
+    CRITICAL = "critical"            # security mail; must never wait behind anything
+    TRANSACTIONAL = "transactional"  # order, shipping, invoice, support mail
+    MARKETING = "marketing"          # campaigns; volume, may wait
+
+    @property
+    def topic(self) -> str:
+        return f"email.{self.value}"
+
+    @property
+    def retry_topic(self) -> str:
+        return f"email.retry.{self.value}"
+
+
+class EmailType(StrEnum):
+    WELCOME = "welcome"                        # user.created: activation link
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - user.password_reset_requested
+    ORDER_CONFIRMATION = "order_confirmation"  # order.placed
+    SHIPPING_UPDATE = "shipping_update"        # shipment.updated
+    INVOICE = "invoice"                        # invoice.issued
+    SUPPORT_RESPONSE = "support_response"      # support.replied
+    MARKETING_CAMPAIGN = "marketing_campaign"  # campaign.launched, one per recipient
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"                              # a provider accepted the message
+    DEFERRED = "deferred"                      # transient failure; a retry is scheduled
+    FAILED = "failed"                          # permanent failure or attempts exhausted
+    SUPPRESSED = "suppressed"                  # recipient is on the suppression list
+    SKIPPED_DUPLICATE = "skipped_duplicate"    # idempotency ledger says it already went out
+    UNKNOWN = "unknown"                        # a provider status flowmail cannot map
+
+
+class RejectReason(StrEnum):
+    UNDECODABLE = "undecodable"                # bytes are not a framed Avro record
+    UNKNOWN_SCHEMA_ID = "unknown_schema_id"    # schema id not in the registry
+    SCHEMA_MISMATCH = "schema_mismatch"        # record does not fit the topic's schema
+    MISSING_FIELD = "missing_field"            # a field the email needs is empty
+    INVALID_ADDRESS = "invalid_address"        # recipient address is not deliverable syntax
+    HEADER_INJECTION = "header_injection"      # CR/LF/NUL in a value bound for a header
+    OVERSIZED = "oversized"                    # payload larger than FLOWMAIL_MAX_PAYLOAD_BYTES
+    UNSUPPORTED_TOPIC = "unsupported_topic"    # no route for this topic
+    RENDER_FAILED = "render_failed"            # template could not be rendered
+    PERMANENT_PROVIDER_ERROR = "permanent_provider_error"  # provider refused for good
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # transient failures beyond max attempts
+    INTERNAL = "internal"                      # a bug; the record is kept for replay

@@ -1,0 +1,55 @@
+"""Delivery events -> OpenSearch documents, index names and the index template."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from processors.commands import DeliveryEvent
+
+
+def index_name(prefix: str, occurred_at_ms: int) -> str:
+    """Monthly indices: ``<prefix>-YYYY.MM`` by the event's own time, not the indexing time."""
+    when = dt.datetime.fromtimestamp(occurred_at_ms / 1000, tz=dt.UTC)
+    return f"{prefix}-{when:%Y.%m}"
+
+
+def to_document(event: DeliveryEvent) -> dict[str, Any]:
+    document = event.to_record()
+    document["@timestamp"] = dt.datetime.fromtimestamp(
+        event.occurred_at / 1000, tz=dt.UTC).isoformat(timespec="milliseconds")
+    del document["occurred_at"]
+    return document
+
+
+def bulk_actions(prefix: str, events: list[DeliveryEvent]) -> list[dict[str, Any]]:
+    """Bulk ``index`` actions with ``_id`` = delivery event id: a replay overwrites, never adds."""
+    return [{"_op_type": "index", "_index": index_name(prefix, e.occurred_at), "_id": e.event_id,
+             "_source": to_document(e)} for e in events]
+
+
+def index_template(prefix: str) -> dict[str, Any]:
+    keyword = {"type": "keyword"}
+    return {
+        "index_patterns": [f"{prefix}-*"],
+        "priority": 100,
+        "template": {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0,
+                         "refresh_interval": "1s"},
+            "mappings": {
+                "dynamic": "strict",
+                "properties": {
+                    "@timestamp": {"type": "date"},
+                    "event_id": keyword, "status": keyword, "idempotency_key": keyword,
+                    "command_id": keyword, "email_type": keyword, "priority": keyword,
+                    "locale": keyword, "shop_id": keyword, "recipient_key": keyword,
+                    "recipient_domain": keyword, "provider": keyword,
+                    "provider_message_id": keyword, "attempt": {"type": "integer"},
+                    "latency_ms": {"type": "double"},
+                    "reason": {"type": "text", "fields": {"raw": {"type": "keyword",
+                                                                  "ignore_above": 256}}},
+                    "source_event_id": keyword,
+                },
+            },
+        },
+    }

@@ -1,0 +1,97 @@
+"""The email command and delivery event as typed values, convertible to and from Avro records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from flowmail.vocab import DeliveryStatus, EmailType, Priority
+
+
+@dataclass(frozen=True)
+class EmailCommand:
+    command_id: str
+    idempotency_key: str
+    email_type: EmailType
+    priority: Priority
+    recipient: str
+    recipient_name: str
+    locale: str
+    template_data: dict[str, Any]
+    shop_id: str
+    source_event_id: str
+    source_topic: str
+    event_published_at: int
+    created_at: int
+    not_before: int | None = None
+    attempt: int = 1
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["email_type"] = self.email_type.value
+        record["priority"] = self.priority.value
+        record["template_data"] = json.dumps(self.template_data, separators=(",", ":"),
+                                             ensure_ascii=False, default=str)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> EmailCommand:
+        values = dict(record)
+        values["email_type"] = EmailType(values["email_type"])
+        values["priority"] = Priority(values["priority"])
+        values["template_data"] = json.loads(values["template_data"])
+        values["event_published_at"] = _millis(values["event_published_at"])
+        values["created_at"] = _millis(values["created_at"])
+        if values.get("not_before") is not None:
+            values["not_before"] = _millis(values["not_before"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    event_id: str
+    status: DeliveryStatus
+    idempotency_key: str
+    command_id: str
+    email_type: str
+    priority: str
+    locale: str
+    shop_id: str
+    recipient_key: str
+    recipient_domain: str
+    attempt: int
+    source_event_id: str
+    occurred_at: int
+    provider: str | None = None
+    provider_message_id: str | None = None
+    latency_ms: float | None = None
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record.pop("extra")
+        record["status"] = self.status.value
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> DeliveryEvent:
+        values = dict(record)
+        values["status"] = _status(values["status"])
+        values["occurred_at"] = _millis(values["occurred_at"])
+        return cls(**values)
+
+
+def _status(value: str) -> DeliveryStatus:
+    try:
+        return DeliveryStatus(value)
+    except ValueError:
+        return DeliveryStatus.UNKNOWN
+
+
+def _millis(value: Any) -> int:
+    """fastavro returns timestamp-millis as aware datetimes; keep plain epoch millis."""
+    if isinstance(value, int):
+        return value
+    return int(value.timestamp() * 1000)

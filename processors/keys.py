@@ -1,0 +1,30 @@
+"""Deterministic keys: idempotency key, recipient key (partitioning, pseudonymous analytics)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def normalize_address(address: str) -> str:
+    return address.strip().lower()
+
+
+def idempotency_key(source_event_id: str, email_type: str, recipient: str) -> str:
+    """Same event, type and recipient always give the same key: the ledger's dedup unit."""
+    material = f"{source_event_id}\x1f{email_type}\x1f{normalize_address(recipient)}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def recipient_key(recipient: str, secret: bytes = b"") -> str:
+    """Keyed hash of the address: partitions per recipient and stands in for it in analytics."""
+    return hmac.new(secret, normalize_address(recipient).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def recipient_domain(recipient: str) -> str:
+    return normalize_address(recipient).rpartition("@")[2]
+
+
+def delivery_event_id(idem_key: str, status: str, attempt: int) -> str:
+    """One id per outcome of one attempt, so a replayed delivery event is indexed once."""
+    return hashlib.sha256(f"{idem_key}\x1f{status}\x1f{attempt}".encode()).hexdigest()[:40]

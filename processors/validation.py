@@ -1,0 +1,38 @@
+"""Checks on values that end up in mail headers or envelopes."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from flowmail.vocab import RejectReason
+from processors.errors import RejectedInput
+
+_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
+
+
+def header_safe(field: str, value: str, max_len: int = 998) -> str:
+    """Reject CR, LF and NUL (header injection) and over-long values; never silently strip."""
+    if any(ch in value for ch in _FORBIDDEN_IN_HEADERS):
+        raise RejectedInput(RejectReason.HEADER_INJECTION, f"{field} contains CR, LF or NUL")
+    if len(value) > max_len:
+        raise RejectedInput(RejectReason.HEADER_INJECTION,
+                            f"{field} is {len(value)} characters, over {max_len}")
+    return value
+
+
+def deliverable_address(field: str, address: str) -> str:
+    """Syntax check (RFC 5321/6531, internationalized allowed); no DNS lookups on the hot path."""
+    if not address or not address.strip():
+        raise RejectedInput(RejectReason.MISSING_FIELD, f"{field} is empty")
+    header_safe(field, address, max_len=254)
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as err:
+        raise RejectedInput(RejectReason.INVALID_ADDRESS, f"{field}: {err}") from err
+    return result.normalized
+
+
+def required_text(field: str, value: str | None) -> str:
+    if value is None or not str(value).strip():
+        raise RejectedInput(RejectReason.MISSING_FIELD, f"{field} is empty")
+    return value

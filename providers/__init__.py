@@ -1,0 +1,1 @@
+"""Email providers behind one small contract (``providers.base.Provider``)."""

@@ -1,0 +1,1 @@
+"""Faust wiring: the app, its topics, thin agents and web views."""

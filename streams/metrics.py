@@ -1,0 +1,17 @@
+"""Prometheus metrics of the worker, served at ``/metrics`` by the Faust web server."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_ROUTED = Counter("flowmail_events_routed_total", "Domain events turned into commands",
+                        ["topic"])
+COMMANDS = Counter("flowmail_commands_total", "Email commands emitted", ["priority", "email_type"])
+DEAD_LETTERS = Counter("flowmail_dead_letters_total", "Records sent to email.dlq",
+                       ["stage", "reason"])
+DELIVERIES = Counter("flowmail_deliveries_total", "Delivery outcomes",
+                     ["priority", "status", "provider"])
+SEND_LATENCY = Histogram("flowmail_end_to_end_seconds",
+                         "Source event publish to provider accept", ["priority"],
+                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+INDEXED = Counter("flowmail_delivery_events_indexed_total", "Delivery events indexed")

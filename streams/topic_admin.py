@@ -1,0 +1,98 @@
+"""Create or update topics to match ``topic_specs``: idempotent, grows partitions, never shrinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
+
+from streams.topics import TopicSpec
+
+
+@dataclass(frozen=True)
+class Existing:
+    partitions: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Change:
+    topic: str
+    action: str  # create | grow | configure | refuse
+    detail: str
+
+
+def plan(specs: list[TopicSpec], existing: dict[str, Existing]) -> list[Change]:
+    """What to do to reach ``specs``; shrinking is refused (Kafka cannot, and keys would move)."""
+    changes = []
+    for spec in specs:
+        current = existing.get(spec.name)
+        if current is None:
+            changes.append(Change(spec.name, "create",
+                                  f"{spec.partitions} partitions, {spec.config()}"))
+            continue
+        if spec.partitions > current.partitions:
+            changes.append(Change(spec.name, "grow", f"{current.partitions} -> {spec.partitions}"
+                                  " partitions (keys hash to new partitions from now on)"))
+        elif spec.partitions < current.partitions:
+            changes.append(Change(spec.name, "refuse",
+                                  f"has {current.partitions} partitions, settings ask for "
+                                  f"{spec.partitions}: partitions never shrink; raise the setting"))
+        drift = {k: v for k, v in spec.config().items() if current.config.get(k) != v}
+        if drift:
+            changes.append(Change(spec.name, "configure", ", ".join(
+                f"{k}: {current.config.get(k)} -> {v}" for k, v in sorted(drift.items()))))
+    return changes
+
+
+class TopicAdmin:
+    def __init__(self, bootstrap: str, replication_factor: int) -> None:
+        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.replication_factor = replication_factor
+
+    def describe(self, names: list[str]) -> dict[str, Existing]:
+        metadata = self.admin.list_topics(timeout=10)
+        present = [n for n in names if n in metadata.topics]
+        if not present:
+            return {}
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in present]
+        configs = {}
+        for resource, future in self.admin.describe_configs(resources).items():
+            entries = future.result(timeout=10)
+            configs[resource.name] = {k: e.value for k, e in entries.items()}
+        return {n: Existing(len(metadata.topics[n].partitions), configs[n]) for n in present}
+
+    def apply(self, specs: list[TopicSpec]) -> list[Change]:
+        by_name = {s.name: s for s in specs}
+        changes = plan(specs, self.describe(list(by_name)))
+        futures = {}
+        creates = [NewTopic(c.topic, by_name[c.topic].partitions, self.replication_factor,
+                            config=by_name[c.topic].config())
+                   for c in changes if c.action == "create"]
+        if creates:
+            futures.update(self.admin.create_topics(creates, operation_timeout=30))
+        grows = [NewPartitions(c.topic, by_name[c.topic].partitions)
+                 for c in changes if c.action == "grow"]
+        if grows:
+            futures.update(self.admin.create_partitions(grows, operation_timeout=30))
+        for change in (c for c in changes if c.action == "configure"):
+            entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                       for k, v in by_name[change.topic].config().items()]
+            resource = ConfigResource(ConfigResource.Type.TOPIC, change.topic,
+                                      incremental_configs=entries)
+            futures.update(self.admin.incremental_alter_configs([resource]))
+        for future in futures.values():
+            try:
+                future.result(timeout=30)
+            except KafkaException as err:
+                if "TOPIC_ALREADY_EXISTS" not in str(err):
+                    raise
+        return changes

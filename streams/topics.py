@@ -1,0 +1,105 @@
+"""Every topic flowmail uses, declared once: name, partitions, cleanup, retention, codec.
+
+``flowmail topics apply`` creates them from this list; agents get Faust topics from it.
+Values travel as raw bytes through Faust and are decoded by ``flowmail.avro`` inside the
+agents, so a bad payload becomes a dead letter instead of an exception inside Faust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flowmail.settings import Settings
+from flowmail.vocab import Priority
+
+if TYPE_CHECKING:
+    import faust
+
+DOMAIN_TOPICS = ("user.created", "user.password_reset_requested", "order.placed",
+                 "shipment.updated", "invoice.issued", "support.replied", "campaign.launched")
+DLQ = "email.dlq"
+DELIVERY = "email.delivery"
+ALERTS = "email.alerts"
+SUPPRESSIONS = "email.suppressions"
+PROFILES = "user.profiles"
+COMMAND_SUBJECT = "email.command-value"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    doc: str
+    subject: str | None = None  # Avro subject of the value; None: raw bytes (DLQ) or JSON
+    compacted: bool = False
+    retention_ms: int | None = None
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        config = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None and not self.compacted:
+            config["retention.ms"] = str(self.retention_ms)
+        return {**config, **self.extra_config}
+
+
+def ledger_table(priority: Priority) -> str:
+    return f"ledger_{priority.value}"
+
+
+def ledger_changelog(app_id: str, priority: Priority) -> str:
+    """Faust names a table's changelog ``<app id>-<table>-changelog``."""
+    return f"{app_id}-{ledger_table(priority)}-changelog"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    retention = settings.retention_ms
+    specs = [TopicSpec(name, settings.partitions_domain, f"domain events: {name}",
+                       subject=f"{name}-value", retention_ms=retention)
+             for name in DOMAIN_TOPICS]
+    for priority in Priority:
+        specs += [
+            TopicSpec(priority.topic, settings.partitions_email,
+                      f"{priority.value} email commands, keyed by recipient key",
+                      subject=COMMAND_SUBJECT, retention_ms=retention),
+            TopicSpec(priority.retry_topic, settings.partitions_email,
+                      f"{priority.value} commands waiting for a retry", subject=COMMAND_SUBJECT,
+                      retention_ms=retention),
+            TopicSpec(ledger_changelog(settings.app_id, priority), settings.partitions_email,
+                      f"idempotency ledger of {priority.value} sends (Faust table changelog)",
+                      compacted=True),
+        ]
+    specs += [
+        TopicSpec(DLQ, 1, "dead letters: original bytes + reason/source headers",
+                  retention_ms=retention * 4),
+        TopicSpec(DELIVERY, settings.partitions_delivery, "delivery outcomes, one per attempt",
+                  subject=f"{DELIVERY}-value", retention_ms=retention),
+        TopicSpec(ALERTS, 1, "operational alerts (failed critical mail, anomalies)",
+                  retention_ms=retention),
+        TopicSpec(SUPPRESSIONS, settings.partitions_email,
+                  "suppressed recipients by recipient key (bounces, complaints, unsubscribes)",
+                  compacted=True),
+        TopicSpec(PROFILES, settings.partitions_domain,
+                  "latest known profile (locale, name) per user", compacted=True),
+    ]
+    return specs
+
+
+def spec_by_name(settings: Settings) -> dict[str, TopicSpec]:
+    return {spec.name: spec for spec in topic_specs(settings)}
+
+
+def faust_topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
+    return app.topic(spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=spec.partitions,
+                     compacting=spec.compacted or None)
+
+
+def faust_topics(app: faust.App, settings: Settings, names: list[str]) -> faust.TopicT:
+    """One Faust topic (channel) over several names with the same codec."""
+    specs = spec_by_name(settings)
+    missing = [n for n in names if n not in specs]
+    if missing:
+        raise ValueError(f"topics not declared in streams/topics.py: {missing}")
+    return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw")

@@ -1,0 +1,64 @@
+"""Build a worker with the chosen agents and priorities, then run it under Faust."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import faust
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from flowmail.avro import registry
+from flowmail.settings import Settings
+from flowmail.vocab import Priority
+from processors.rendering import Renderer
+from providers import registry as providers
+from streams.agents import router, sender, sink
+from streams.app import create_app
+from streams.dlq import DeadLetters
+from streams.topics import DLQ, faust_topic, spec_by_name
+
+AGENTS = ("router", "sender", "sink")
+
+
+def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
+                     priorities: Iterable[Priority] = tuple(Priority),
+                     provider_name: str = "smtp") -> faust.App:
+    """Wire only what this worker should run; unknown names fail here, at boot."""
+    agents, priorities = set(agents), list(priorities)
+    unknown = agents - set(AGENTS)
+    if unknown:
+        raise ValueError(f"unknown agents {sorted(unknown)}; choose from {', '.join(AGENTS)}")
+    app = create_app(settings)
+    schemas = registry()
+    dead = DeadLetters(faust_topic(app, spec_by_name(settings)[DLQ]))
+    if "router" in agents:
+        router.register(app, settings, schemas, dead)
+    if "sender" in agents:
+        provider, renderer = providers.build(provider_name, settings), Renderer()
+        for priority in priorities:
+            sender.register(app, settings, schemas, dead, provider, renderer, priority)
+
+        @app.on_before_shutdown.connect
+        async def close_provider(app: faust.App, **kwargs: object) -> None:
+            await provider.close()
+    if "sink" in agents:
+        sink.register(app, settings, schemas, dead)
+
+    @app.page("/metrics")
+    async def metrics_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
+        return web_view.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/health")
+    async def health_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
+        return web_view.json({"status": "ok", "agents": sorted(agents),
+                              "priorities": [p.value for p in priorities]})
+
+    return app
+
+
+def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],
+        provider_name: str, loglevel: str = "info") -> None:
+    app = build_worker_app(settings, agents, priorities, provider_name)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
