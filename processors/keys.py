@@ -13,7 +13,8 @@ def normalize_address(address: str) -> str:
 def idempotency_key(source_event_id: str, email_type: str, recipient: str) -> str:
     """Same event, type and recipient always give the same key: the ledger's dedup unit."""
     material = f"{source_event_id}\x1f{email_type}\x1f{normalize_address(recipient)}"
-    return hashlib.sha256(material.encode()).hexdigest()
+    # 160 bits: collision-free in practice, and short enough that the header never folds
+    return hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 def recipient_key(recipient: str, secret: bytes = b"") -> str:

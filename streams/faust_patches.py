@@ -1,13 +1,22 @@
-"""A fix for faust-streaming 0.15.3 that at-least-once delivery depends on.
+"""Two fixes for faust-streaming 0.15.3 (with aiokafka 0.14) that at-least-once delivery needs.
 
-``Recovery.on_recovery_completed`` resumes the stream partitions *before* seeking them to
-their committed offsets, while the flow is still running from changelog recovery. The
-fetcher then delivers records from the old position, the seek rewinds, and Faust's
-read-offset bookkeeping drops some records and repeats others: on every worker start with
-tables, events waiting in Kafka were processed twice or never (seen here: 16 published,
-14 routed, 2 lost). faust-streaming PR #217 fixed the same ordering in the table-less path
-only. This applies the same order here: seek first, then resume. Remove it once upstream
-orders these calls correctly; ``tests/integration/test_worker_start.py`` shows the symptom.
+1. Paused partitions leak. Faust pauses a partition by leaving it out of the set it passes to
+   aiokafka's ``fetched_records(partitions)``, but it passes its *live* set through a thread
+   queue; when recovery pauses the changelogs the set becomes empty before the call runs, and
+   aiokafka reads an empty set as "every partition". Stream records then arrive while their
+   partitions are paused, mid-seek. The fix intersects the request with the partitions that
+   are active when the fetch runs and never turns "none" into "all".
+
+2. Resume before seek. ``Recovery.on_recovery_completed`` resumes the stream partitions
+   *before* seeking them to their committed offsets, while the flow still runs from changelog
+   recovery: records from the old position are delivered, the seek rewinds, and the
+   read-offset bookkeeping then drops some records and repeats others. faust-streaming
+   PR #217 fixed this order in the table-less path only; this applies it here too.
+
+Seen here before the fixes: of 16 events waiting at worker start, some were routed twice and
+2 never. ``tests/integration/test_pipeline.py::
+test_events_waiting_at_worker_start_are_handled_exactly_once`` guards both. Remove a fix once
+upstream ships it.
 """
 
 from __future__ import annotations
@@ -16,8 +25,20 @@ import asyncio
 from typing import Any, cast
 
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 _PATCHED = "_flowmail_seek_before_resume"
+_original_fetch_records = AIOKafkaConsumerThread._fetch_records
+
+
+async def _fetch_records(self: AIOKafkaConsumerThread, consumer: Any, active_partitions: Any,
+                         timeout: float | None = None, max_records: int | None = None) -> Any:
+    if active_partitions is not None:  # None means client-only mode: every partition
+        active_partitions = set(active_partitions) & set(self.consumer._get_active_partitions())
+        if not active_partitions:
+            return {}
+    return await _original_fetch_records(self, consumer, active_partitions, timeout=timeout,
+                                         max_records=max_records)
 
 
 async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
@@ -53,4 +74,5 @@ async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None
 def apply() -> None:
     if not getattr(Recovery, _PATCHED, False):
         Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
+        AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
         setattr(Recovery, _PATCHED, True)

@@ -54,6 +54,13 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         return web_view.json({"status": "ok", "agents": sorted(agents),
                               "priorities": [p.value for p in priorities]})
 
+    @app.page("/ready")
+    async def ready_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
+        """Ready once partitions are assigned and tables recovered (a readiness probe)."""
+        recovered = app.tables.recovery.completed.is_set()
+        ready = recovered and not app.rebalancing and bool(app.consumer.assignment())
+        return web_view.json({"ready": ready}, status=200 if ready else 503)
+
     return app
 
 

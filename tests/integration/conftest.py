@@ -1,0 +1,92 @@
+"""Session fixtures: the real local stack and one real worker process, started once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from flowmail.localstack import LocalStack
+from flowmail.localstack.procs import stop
+from flowmail.publisher import Publisher
+from flowmail.samples import order_placed
+from flowmail.settings import Settings, load_settings
+from streams.topic_admin import TopicAdmin
+from streams.topics import DELIVERY, topic_specs
+from tests.integration.helpers import move_group_to_end, poll
+
+TEST_APP_ID = "flowmail-test"
+PRESTART_EVENTS = 12
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    os.environ.update({"FLOWMAIL_APP_ID": TEST_APP_ID,
+                       "FLOWMAIL_INDEX_PREFIX": "test-email-events",
+                       "FLOWMAIL_WEB_PORT": str(_free_port()),
+                       "FLOWMAIL_SINK_BATCH_SECONDS": "0.2"})
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[LocalStack]:
+    local = LocalStack.from_settings(settings)
+    started = local.up()
+    TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(topic_specs(settings))
+    yield local
+    for service in local.services:
+        if started[service.proc.name]:
+            stop(service.proc)
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log: Any
+    prestart_events: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
+    """One worker for the session; events published before it starts prove a clean start."""
+    consumed = ["order.placed", DELIVERY, "email.critical", "email.transactional",
+                "email.marketing"]
+    move_group_to_end(settings.kafka_bootstrap, TEST_APP_ID, consumed)
+    events = [order_placed(i) for i in range(PRESTART_EVENTS)]
+    with Publisher(settings.kafka_bootstrap) as publisher:
+        for event in events:
+            publisher.publish("order.placed", event, key=event["order_id"])
+    log_path = settings.home / "logs" / "test-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # closed at teardown
+    process = subprocess.Popen([sys.executable, "-m", "flowmail", "worker"], stdout=log,
+                               stderr=subprocess.STDOUT, env=dict(os.environ))
+
+    def ready() -> bool:
+        assert process.poll() is None, f"worker exited with {process.returncode}; see {log_path}"
+        try:
+            return requests.get(f"http://127.0.0.1:{settings.web_port}/ready", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    poll(ready, "the worker to be ready", timeout_s=120)
+    yield Worker(process, log_path, events)
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()

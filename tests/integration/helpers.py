@@ -1,0 +1,112 @@
+"""Helpers for tests against the real local stack: polling, raw Kafka I/O, outbox, OpenSearch."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from processors.message import IDEMPOTENCY_HEADER
+
+T = TypeVar("T")
+
+
+def poll(check: Callable[[], T], what: str, timeout_s: float = 60.0, every_s: float = 0.25) -> T:
+    """Return the first truthy ``check()``; fail with ``what`` at the deadline (no bare sleeps)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(every_s)
+
+
+def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None,
+                headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]:
+    """Produce one record and return its (partition, offset)."""
+    delivered: list[Any] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer.produce(topic, value=value, key=key, headers=headers,
+                     on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.flush(30)
+    [(err, msg)] = delivered
+    assert err is None, err
+    return msg.partition(), msg.offset()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowmail-tests-probe"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in partitions}
+    finally:
+        consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str, since: dict[int, int]) -> list[Any]:
+    """Every record written after ``since`` (per-partition offsets) up to the current end."""
+    ends = end_offsets(bootstrap, topic)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowmail-tests-reader",
+                         "enable.auto.commit": False})
+    wanted = {p: end for p, end in ends.items() if end > since.get(p, 0)}
+    if not wanted:
+        consumer.close()
+        return []
+    consumer.assign([TopicPartition(topic, p, since.get(p, 0)) for p in wanted])
+    records, done = [], set()
+    deadline = time.monotonic() + 30
+    while len(done) < len(wanted) and time.monotonic() < deadline:
+        message = consumer.poll(1.0)
+        if message is None or message.error():
+            continue
+        records.append(message)
+        if message.offset() + 1 >= wanted[message.partition()]:
+            done.add(message.partition())
+    consumer.close()
+    return records
+
+
+def move_group_to_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Start a consumer group at the end of ``topics`` so a test worker skips old history."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    offsets = [TopicPartition(topic, p, end) for topic in topics
+               for p, end in end_offsets(bootstrap, topic).items()]
+    consumer.commit(offsets=offsets, asynchronous=False)
+    consumer.close()
+
+
+def outbox(outbox_dir: Path) -> dict[str, list[EmailMessage]]:
+    """Idempotency key -> every message in the outbox carrying it."""
+    found: dict[str, list[EmailMessage]] = {}
+    for path in sorted(outbox_dir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        key = message[IDEMPOTENCY_HEADER]
+        if key:
+            found.setdefault(str(key).strip(), []).append(message)
+    return found
+
+
+def search(opensearch_url: str, index: str, query: dict[str, Any], size: int = 100
+           ) -> list[dict[str, Any]]:
+    requests.post(f"{opensearch_url}/{index}/_refresh", timeout=10)
+    answer = requests.post(f"{opensearch_url}/{index}/_search",
+                           json={"query": query, "size": size}, timeout=10)
+    if answer.status_code == 404:
+        return []
+    answer.raise_for_status()
+    return answer.json()["hits"]["hits"]
+
+
+def headers_of(message: Any) -> dict[str, str]:
+    return {k: v.decode() for k, v in (message.headers() or [])}

@@ -1,0 +1,32 @@
+"""Topic administration against the real broker: create, grow, refuse to shrink, fix config."""
+
+import uuid
+
+from streams.topic_admin import TopicAdmin
+from streams.topics import TopicSpec
+
+
+def test_create_grow_configure_and_refuse_shrink(stack, settings):
+    admin = TopicAdmin(settings.kafka_bootstrap, replication_factor=1)
+    name = f"scratch.admin.{uuid.uuid4().hex[:8]}"
+    spec = TopicSpec(name, 2, "scratch", retention_ms=60_000)
+    assert [c.action for c in admin.apply([spec])] == ["create"]
+    assert admin.apply([spec]) == []
+
+    grown = TopicSpec(name, 4, "scratch", retention_ms=120_000)
+    assert sorted(c.action for c in admin.apply([grown])) == ["configure", "grow"]
+    assert admin.describe([name])[name].partitions == 4
+    assert admin.describe([name])[name].config["retention.ms"] == "120000"
+
+    shrunk = TopicSpec(name, 1, "scratch", retention_ms=120_000)
+    [refusal] = admin.apply([shrunk])
+    assert refusal.action == "refuse"
+    assert admin.describe([name])[name].partitions == 4
+
+
+def test_compacted_topics_are_compacted(stack, settings):
+    admin = TopicAdmin(settings.kafka_bootstrap, replication_factor=1)
+    described = admin.describe(["email.suppressions", "flowmail-test-ledger_critical-changelog",
+                                "email.dlq"])
+    assert described["email.suppressions"].config["cleanup.policy"] == "compact"
+    assert described["email.dlq"].config["cleanup.policy"] == "delete"

@@ -1,0 +1,37 @@
+from flowmail.vocab import DeliveryStatus
+from processors.analytics import bulk_actions, index_name, index_template, to_document
+from processors.commands import DeliveryEvent
+
+
+def event(**overrides):
+    values = dict(event_id="e1", status=DeliveryStatus.SENT, idempotency_key="k", command_id="c",
+                  email_type="order_confirmation", priority="transactional", locale="de",
+                  shop_id="s", recipient_key="r", recipient_domain="example.org", attempt=1,
+                  source_event_id="src", occurred_at=1_798_761_600_000, provider="smtp",
+                  provider_message_id="<k@x>", latency_ms=12.5)
+    values.update(overrides)
+    return DeliveryEvent(**values)
+
+
+def test_monthly_index_by_event_time():
+    assert index_name("email-events", 1_798_761_600_000) == "email-events-2027.01"
+    assert index_name("email-events", 1_798_761_599_999) == "email-events-2026.12"
+
+
+def test_bulk_action_uses_event_id_as_document_id():
+    [action] = bulk_actions("email-events", [event()])
+    assert action["_id"] == "e1" and action["_index"] == "email-events-2027.01"
+    assert action["_source"]["@timestamp"].startswith("2027-01-01T00:00:00.000")
+
+
+def test_document_fields_all_mapped_and_no_address():
+    document = to_document(event())
+    mapped = index_template("email-events")["template"]["mappings"]["properties"]
+    assert set(document) <= set(mapped)
+    assert "recipient" not in document
+
+
+def test_unknown_status_maps_to_unknown():
+    record = event().to_record()
+    record["status"] = "teleported"
+    assert DeliveryEvent.from_record(record).status is DeliveryStatus.UNKNOWN
