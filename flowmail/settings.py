@@ -58,7 +58,10 @@ class Settings:
                              default=7 * 24 * 3600 * 1000)
     max_payload_bytes: int = _doc("Larger domain events are rejected to the DLQ.",
                                   default=256 * 1024)
-    web_port: int = _doc("Port of the worker's web server (metrics, health).", default=6066)
+    web_host: str = _doc("Interface of the worker's web server (0.0.0.0 in containers).",
+                         default="127.0.0.1")
+    web_port: int = _doc("Port of the worker's web server (/metrics, /health, /ready).",
+                         default=6066)
     sink_batch_size: int = _doc("Delivery events per OpenSearch bulk request.", default=500)
     sink_batch_seconds: float = _doc("Longest wait to fill a bulk batch.", default=1.0)
     java_home: str = _doc("JDK used to run the local stack (17 is what Kafka 4 and "

@@ -21,7 +21,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
-        web_host="127.0.0.1",
+        web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
         table_standby_replicas=0,

@@ -1,0 +1,57 @@
+"""docker-compose.yml and the Kubernetes manifests agree with the local stack and the code."""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from flowmail.settings import load_settings
+from streams.worker import AGENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pom_property(pom: str, name: str) -> str:
+    return re.search(rf"<{name}>([^<]+)</{name}>", (ROOT / "deploy/local" / pom).read_text())[1]
+
+
+def test_compose_runs_the_same_versions_and_ports_as_the_local_stack():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    kafka_version = pom_property("kafka-pom.xml", "kafka.version")
+    assert compose["kafka"]["image"] == f"apache/kafka:{kafka_version}"
+    os_version = pom_property("opensearch-pom.xml", "opensearch.version")
+    assert compose["opensearch"]["image"].split(":")[1].startswith(os_version.rsplit(".", 1)[0])
+    assert "127.0.0.1:9092:9092" in compose["kafka"]["ports"]
+    assert "127.0.0.1:9200:9200" in compose["opensearch"]["ports"]
+    assert "127.0.0.1:1025:1025" in compose["mailcatcher"]["ports"]
+    assert compose["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_compose_and_k8s_only_set_known_settings():
+    known = {f"FLOWMAIL_{name.upper()}" for name in load_settings({}).__dataclass_fields__}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert set(compose["x-flowmail-env"]) <= known
+    configmap = yaml.safe_load((ROOT / "deploy/k8s/configmap.yaml").read_text())
+    assert set(configmap["data"]) <= known
+
+
+def test_k8s_workers_use_real_agents_and_isolated_groups():
+    deployments = list(yaml.safe_load_all((ROOT / "deploy/k8s/workers.yaml").read_text()))
+    groups = set()
+    for deployment in deployments:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        args = container["args"]
+        assert set(args[args.index("--agents") + 1].split(",")) <= set(AGENTS)
+        groups.add(container["env"][0]["value"])
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert len(groups) == len(deployments)
+
+
+def test_dashboard_queries_use_exported_metric_names():
+    from streams import metrics
+    exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
+    dashboard = json.loads((ROOT / "deploy/dashboards/grafana-flowmail.json").read_text())
+    for panel in dashboard["panels"]:
+        names = set(re.findall(r"flowmail_[a-z_]+", panel["targets"][0]["expr"]))
+        assert any(n.startswith(tuple(exported)) for n in names), panel["title"]
