@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -95,4 +96,19 @@ class TopicAdmin:
             except KafkaException as err:
                 if "TOPIC_ALREADY_EXISTS" not in str(err):
                     raise
+        self.wait_for_leaders([c.topic for c in changes if c.action in {"create", "grow"}])
         return changes
+
+    def wait_for_leaders(self, names: list[str], timeout_s: float = 60.0) -> None:
+        """Return once every partition of ``names`` has a leader, so clients can use them."""
+        deadline = time.monotonic() + timeout_s
+        while names:
+            topics = self.admin.list_topics(timeout=10).topics
+            waiting = [n for n in names if n not in topics or topics[n].error is not None
+                       or any(p.leader < 0 for p in topics[n].partitions.values())]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics without a partition leader after {timeout_s:.0f}s: "
+                                   f"{waiting[:5]}")
+            time.sleep(0.2)
