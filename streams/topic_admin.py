@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -13,6 +13,7 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewPartitions,
     NewTopic,
+    OffsetSpec,
 )
 
 from streams.topics import TopicSpec
@@ -100,15 +101,30 @@ class TopicAdmin:
         return changes
 
     def wait_for_leaders(self, names: list[str], timeout_s: float = 60.0) -> None:
-        """Return once every partition of ``names`` has a leader, so clients can use them."""
+        """Return once every partition of ``names`` answers a ListOffsets from its leader.
+
+        Metadata can name a leader a moment before that broker serves the partition; clients
+        that start right after ``topics apply`` would then see NOT_LEADER_FOR_PARTITION.
+        """
         deadline = time.monotonic() + timeout_s
-        while names:
-            topics = self.admin.list_topics(timeout=10).topics
-            waiting = [n for n in names if n not in topics or topics[n].error is not None
-                       or any(p.leader < 0 for p in topics[n].partitions.values())]
+        waiting = list(names)
+        while waiting:
+            waiting = [name for name in waiting if not self._serves(name)]
             if not waiting:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topics without a partition leader after {timeout_s:.0f}s: "
+                raise TimeoutError(f"topics not served by a leader after {timeout_s:.0f}s: "
                                    f"{waiting[:5]}")
             time.sleep(0.2)
+
+    def _serves(self, name: str) -> bool:
+        topic = self.admin.list_topics(name, timeout=10).topics.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            return False
+        request = {TopicPartition(name, p): OffsetSpec.latest() for p in topic.partitions}
+        try:
+            for future in self.admin.list_offsets(request, request_timeout=10).values():
+                future.result()
+        except KafkaException:
+            return False
+        return True

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from processors.message import IDEMPOTENCY_HEADER
 
@@ -45,10 +45,19 @@ def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = No
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowmail-tests-probe"})
+
+    def read() -> dict[int, int] | None:
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in partitions}
+        except KafkaException as err:  # a partition whose leader is still being elected
+            if err.args[0].retriable() or err.args[0].code() == KafkaError.NOT_LEADER_FOR_PARTITION:
+                return None
+            raise
+
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in partitions}
+        return poll(read, f"end offsets of {topic}", timeout_s=30)
     finally:
         consumer.close()
 
