@@ -137,16 +137,28 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
               help="Sender priorities to run (give each its own FLOWMAIL_APP_ID for isolation).")
 @click.option("--provider", default="smtp", show_default=True)
 @click.option("--loglevel", default="info", show_default=True)
-def worker(agents: str, priorities: str, provider: str, loglevel: str) -> None:
+@click.option("--new-group-starts-at", type=click.Choice(["earliest", "latest"]),
+              default="earliest", show_default=True,
+              help="Where a consumer group with no committed offsets starts. 'latest' keeps a "
+                   "new FLOWMAIL_APP_ID from sending again every email still in retention.")
+def worker(agents: str, priorities: str, provider: str, loglevel: str,
+           new_group_starts_at: str) -> None:
     """Run a Faust worker with the chosen agents."""
-    from streams.worker import run
+    from streams.groups import group_is_new, start_group_at_end
+    from streams.worker import consumed_topics, run
     try:
         chosen = [Priority(p.strip()) for p in priorities.split(",") if p.strip()]
     except ValueError as err:
         raise click.ClickException(f"--priorities: {err}") from err
+    settings = _settings()
+    chosen_agents = [a.strip() for a in agents.split(",") if a.strip()]
+    topics = consumed_topics(chosen_agents, chosen)
+    if new_group_starts_at == "latest" and group_is_new(settings.kafka_bootstrap,
+                                                        settings.app_id, topics):
+        start_group_at_end(settings.kafka_bootstrap, settings.app_id, topics)
+        click.echo(f"new consumer group {settings.app_id}: starting at the end of {topics}")
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
-    run(_settings(), [a.strip() for a in agents.split(",") if a.strip()], chosen, provider,
-        loglevel)
+    run(settings, chosen_agents, chosen, provider, loglevel)
 
 
 @main.command()

@@ -52,9 +52,27 @@ def indexed_count(settings: Settings, source_event_ids: list[str]) -> int:
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "flowmail", "worker"], stdout=log,
+        return subprocess.Popen([sys.executable, "-m", "flowmail", "worker",
+                                 "--new-group-starts-at", "latest"], stdout=log,
                                 stderr=subprocess.STDOUT, env={**os.environ},
                                 start_new_session=True)
+
+
+def wait_ready(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path,
+               timeout_s: float = 120.0) -> None:
+    """Publish only once the worker has joined: a new group starts at the end of the topics."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if worker.poll() is not None:
+            raise DemoError(f"worker exited ({worker.returncode}); see {log_path}")
+        try:
+            if requests.get(f"http://127.0.0.1:{settings.web_port}/ready", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise DemoError(f"worker not ready after {timeout_s:.0f}s; see {log_path}")
+        time.sleep(0.5)
 
 
 def run_demo(settings: Settings, count: int = 16, timeout_s: float = 180.0) -> dict[str, object]:
@@ -67,6 +85,7 @@ def run_demo(settings: Settings, count: int = 16, timeout_s: float = 180.0) -> d
     worker = start_worker(settings, log_path)
     began = time.monotonic()
     try:
+        wait_ready(settings, worker, log_path)
         events = [order_placed(i) for i in range(count)]
         with Publisher(settings.kafka_bootstrap) as publisher:
             for event in events:

@@ -11,6 +11,7 @@ sent; broker-side failures are raised by ``flush``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -31,6 +32,7 @@ class Publisher:
         self.delivered = 0
         self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                                    "acks": "all", "linger.ms": 5, "compression.type": "lz4",
+                                   "logger": logging.getLogger("flowmail.kafka"),
                                    **producer_config})
 
     def encode(self, event_type: str, event: dict[str, Any]) -> bytes:

@@ -10,11 +10,13 @@ from streams import faust_patches
 
 def create_app(settings: Settings) -> faust.App:
     faust_patches.apply()
+    (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level only
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
         autodiscover=False,
+        datadir=str(settings.home / "faust" / "{conf.id}"),
         topic_replication_factor=settings.replication_factor,
         topic_partitions=settings.partitions_email,
         consumer_auto_offset_reset="earliest",

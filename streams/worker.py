@@ -12,13 +12,27 @@ from flowmail.avro import registry
 from flowmail.settings import Settings
 from flowmail.vocab import Priority
 from processors.rendering import Renderer
+from processors.routing import ROUTES
 from providers import registry as providers
 from streams.agents import router, sender, sink
 from streams.app import create_app
 from streams.dlq import DeadLetters
-from streams.topics import DLQ, faust_topic, spec_by_name
+from streams.topics import DELIVERY, DLQ, faust_topic, spec_by_name
 
 AGENTS = ("router", "sender", "sink")
+
+
+def consumed_topics(agents: Iterable[str] = AGENTS,
+                    priorities: Iterable[Priority] = tuple(Priority)) -> list[str]:
+    """The topics a worker with these agents reads (its consumer group's offsets)."""
+    agents, topics = set(agents), []
+    if "router" in agents:
+        topics += sorted(ROUTES)
+    if "sender" in agents:
+        topics += [p.topic for p in priorities]
+    if "sink" in agents:
+        topics.append(DELIVERY)
+    return topics
 
 
 def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
@@ -47,7 +61,8 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
 
     @app.page("/metrics")
     async def metrics_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
-        return web_view.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is ASCII
+        return web_view.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/health")
     async def health_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:

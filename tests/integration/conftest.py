@@ -18,9 +18,11 @@ from flowmail.localstack.procs import stop
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from flowmail.settings import Settings, load_settings
+from streams.groups import start_group_at_end
 from streams.topic_admin import TopicAdmin
-from streams.topics import DELIVERY, topic_specs
-from tests.integration.helpers import move_group_to_end, poll
+from streams.topics import topic_specs
+from streams.worker import consumed_topics
+from tests.integration.helpers import poll
 
 TEST_APP_ID = "flowmail-test"
 PRESTART_EVENTS = 12
@@ -62,9 +64,7 @@ class Worker:
 @pytest.fixture(scope="session")
 def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
     """One worker for the session; events published before it starts prove a clean start."""
-    consumed = ["order.placed", DELIVERY, "email.critical", "email.transactional",
-                "email.marketing"]
-    move_group_to_end(settings.kafka_bootstrap, TEST_APP_ID, consumed)
+    start_group_at_end(settings.kafka_bootstrap, TEST_APP_ID, consumed_topics())
     events = [order_placed(i) for i in range(PRESTART_EVENTS)]
     with Publisher(settings.kafka_bootstrap) as publisher:
         for event in events:

@@ -85,16 +85,6 @@ def read_topic(bootstrap: str, topic: str, since: dict[int, int]) -> list[Any]:
     return records
 
 
-def move_group_to_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Start a consumer group at the end of ``topics`` so a test worker skips old history."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "enable.auto.commit": False})
-    offsets = [TopicPartition(topic, p, end) for topic in topics
-               for p, end in end_offsets(bootstrap, topic).items()]
-    consumer.commit(offsets=offsets, asynchronous=False)
-    consumer.close()
-
-
 def outbox(outbox_dir: Path) -> dict[str, list[EmailMessage]]:
     """Idempotency key -> every message in the outbox carrying it."""
     found: dict[str, list[EmailMessage]] = {}

@@ -1,0 +1,46 @@
+"""Consumer-group positioning: where a brand-new group starts reading."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import Consumer, TopicPartition
+
+QUIET = logging.getLogger("flowmail.kafka")
+
+
+def group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """True when ``group`` has committed no offset on any partition of ``topics``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
+                         "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        partitions = [TopicPartition(t, p) for t in topics if t in metadata
+                      for p in metadata[t].partitions]
+        committed = consumer.committed(partitions, timeout=10) if partitions else []
+        return all(tp.offset < 0 for tp in committed)
+    finally:
+        consumer.close()
+
+
+def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit the current end offsets for ``group``: it will read only what is published next.
+
+    A new Faust app id otherwise starts at the earliest retained record and would send again
+    every email still in retention (its idempotency ledger is empty). The group must have no
+    running members.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
+                         "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        offsets = []
+        for topic in (t for t in topics if t in metadata):
+            for partition in metadata[topic].partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                         timeout=10)
+                offsets.append(TopicPartition(topic, partition, high))
+        if offsets:
+            consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()

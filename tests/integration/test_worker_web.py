@@ -1,0 +1,31 @@
+"""The worker's web endpoints and consumer-group positioning."""
+
+import uuid
+
+import requests
+
+from streams.groups import group_is_new, start_group_at_end
+from tests.integration.helpers import end_offsets
+
+
+def test_ready_health_and_metrics(worker, settings):
+    base = f"http://127.0.0.1:{settings.web_port}"
+    assert requests.get(f"{base}/ready", timeout=5).json() == {"ready": True}
+    health = requests.get(f"{base}/health", timeout=5).json()
+    assert health["agents"] == ["router", "sender", "sink"]
+    metrics = requests.get(f"{base}/metrics", timeout=5).text
+    assert "flowmail_deliveries_total" in metrics
+    assert "# TYPE flowmail_end_to_end_seconds histogram" in metrics
+
+
+def test_a_new_group_can_start_at_the_end(stack, settings):
+    from confluent_kafka import Consumer, TopicPartition
+    group = f"flowmail-new-{uuid.uuid4().hex[:6]}"
+    assert group_is_new(settings.kafka_bootstrap, group, ["order.placed"])
+    start_group_at_end(settings.kafka_bootstrap, group, ["order.placed"])
+    assert not group_is_new(settings.kafka_bootstrap, group, ["order.placed"])
+    ends = end_offsets(settings.kafka_bootstrap, "order.placed")
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    committed = consumer.committed([TopicPartition("order.placed", p) for p in ends], timeout=10)
+    consumer.close()
+    assert {tp.partition: tp.offset for tp in committed} == ends
