@@ -19,6 +19,10 @@ from confluent_kafka import KafkaError, Message, Producer
 from flowmail.avro import ContractError, SchemaRegistry, registry
 from streams.topics import DOMAIN_TOPICS
 
+# librdkafka retries transient broker states itself (e.g. "coordinator load in progress" right
+# after a broker starts); what it cannot recover from reaches the delivery callback.
+logging.getLogger("flowmail.kafka").setLevel(logging.ERROR)
+
 
 class PublishError(RuntimeError):
     """The broker did not accept one or more events."""
