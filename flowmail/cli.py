@@ -104,11 +104,11 @@ def topics_list() -> None:
 @main.command()
 @click.argument("event_type")
 @click.argument("source", type=click.File("r", encoding="utf-8"))
-@click.option("--key", help="Message key (default: the event's event_id).")
+@click.option("--key", help="Message key (default: the user id, or campaign id; see KEY_OF).")
 def publish(event_type: str, source: Any, key: str | None) -> None:
     """Validate EVENT_TYPE json from SOURCE (a file or -) and publish it; one object or a list."""
     from flowmail.avro import ContractError
-    from flowmail.publisher import Publisher, PublishError, from_json
+    from flowmail.publisher import Publisher, PublishError, default_key, from_json
     settings = _settings()
     try:
         document = json.load(source)
@@ -123,7 +123,7 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
         raise click.ClickException(f"nothing published: {err}") from err
     try:
         for event, payload in zip(events, payloads, strict=True):
-            publisher.send_encoded(event_type, payload, key or str(event.get("event_id", "")))
+            publisher.send_encoded(event_type, payload, key or default_key(event_type, event))
         publisher.flush()
     except PublishError as err:
         raise click.ClickException(str(err)) from err

@@ -89,7 +89,7 @@ def run_demo(settings: Settings, count: int = 16, timeout_s: float = 180.0) -> d
         events = [order_placed(i) for i in range(count)]
         with Publisher(settings.kafka_bootstrap) as publisher:
             for event in events:
-                publisher.publish("order.placed", event, key=event["order_id"])
+                publisher.publish("order.placed", event)
         print(f"published {count} order.placed events in 8 locales")
         expected = {idempotency_key(e["event_id"], "order_confirmation", e["customer"]["email"])
                     for e in events}

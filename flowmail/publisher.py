@@ -1,7 +1,7 @@
 """The publisher SDK for upstream services: validate, encode and publish domain events.
 
     with Publisher("127.0.0.1:9092") as publisher:
-        publisher.publish("order.placed", event, key=event["order_id"])
+        publisher.publish("order.placed", event)
 
 Idempotent producer (``enable.idempotence``, ``acks=all``): a retried produce never duplicates
 an event in the log. ``publish`` raises ``ContractError`` naming the field before anything is
@@ -22,6 +22,26 @@ from streams.topics import DOMAIN_TOPICS
 # librdkafka retries transient broker states itself (e.g. "coordinator load in progress" right
 # after a broker starts); what it cannot recover from reaches the delivery callback.
 logging.getLogger("flowmail.kafka").setLevel(logging.ERROR)
+
+
+# The Kafka key of each event type. Everything about a user is keyed by the user id, so a
+# user's events share a partition with their profile (see streams/agents/router.py).
+KEY_OF: dict[str, Any] = {
+    "user.created": lambda e: e["user"]["user_id"],
+    "user.password_reset_requested": lambda e: e["user"]["user_id"],
+    "order.placed": lambda e: e["customer"]["customer_id"],
+    "shipment.updated": lambda e: e["user_id"],
+    "invoice.issued": lambda e: e["customer"]["user_id"],
+    "support.replied": lambda e: e["customer"]["user_id"],
+    "campaign.launched": lambda e: e["campaign_id"],
+}
+
+
+def default_key(event_type: str, event: dict[str, Any]) -> str:
+    try:
+        return str(KEY_OF[event_type](event))
+    except (KeyError, TypeError):
+        return str(event.get("event_id", ""))
 
 
 class PublishError(RuntimeError):
@@ -47,7 +67,7 @@ class Publisher:
 
     def publish(self, event_type: str, event: dict[str, Any], key: str | None = None) -> None:
         payload = self.encode(event_type, event)
-        self.send_encoded(event_type, payload, key or str(event.get("event_id", "")))
+        self.send_encoded(event_type, payload, key or default_key(event_type, event))
 
     def send_encoded(self, event_type: str, payload: bytes, key: str) -> None:
         """Produce an already validated payload (see ``encode``)."""

@@ -44,10 +44,7 @@ def order_placed(index: int, rng: random.Random | None = None,
     return {
         "event_id": str(uuid.uuid4()), "occurred_at": when, "schema_version": 1,
         "order_id": order_id,
-        "shop": {"shop_id": "shop-042", "name": "Nordlicht Outdoor",
-                 "logo_url": "https://cdn.shopflow.example/shops/042/logo.png",
-                 "support_email": "help@nordlicht.example",
-                 "postal_address": "Nordlicht Outdoor GmbH, Hafenstraße 12, 20457 Hamburg"},
+        "shop": dict(SHOP),
         "customer": {"customer_id": f"cus-{index}", "email": f"{_ascii(first)}.{index}@example.org",
                      "first_name": first, "last_name": last, "locale": pref},
         "items": items, "currency": currency, "subtotal_minor": subtotal, "tax_minor": tax,
@@ -60,6 +57,98 @@ def order_placed(index: int, rng: random.Random | None = None,
     }
 
 
+SHOP = {"shop_id": "shop-042", "name": "Nordlicht Outdoor",
+        "logo_url": "https://cdn.shopflow.example/shops/042/logo.png",
+        "support_email": "help@nordlicht.example",
+        "postal_address": "Nordlicht Outdoor GmbH, Hafenstraße 12, 20457 Hamburg"}
+
+
+def _user(index: int) -> dict[str, Any]:
+    first, last, pref, country, *_ = CUSTOMERS[index % len(CUSTOMERS)]
+    return {"user_id": f"cus-{index}", "email": f"{_ascii(first)}.{index}@example.org",
+            "first_name": first, "last_name": last, "locale": pref, "country": country}
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.UTC)
+
+
+def user_created(index: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "occurred_at": _now(now), "schema_version": 1,
+            "user": _user(index), "shop": dict(SHOP),
+            "activation_url": f"https://nordlicht.example/activate?token=act{index:06d}",
+            "marketing_opt_in": index % 4 != 3, "tags": ["outdoor"] + (["vip"] * (index % 5 == 0))}
+
+
+def password_reset_requested(index: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    when = _now(now)
+    return {"event_id": str(uuid.uuid4()), "occurred_at": when, "schema_version": 1,
+            "user": _user(index), "shop": dict(SHOP),
+            "reset_url": f"https://nordlicht.example/reset?token=rst{uuid.uuid4().hex}",
+            "expires_at": when + dt.timedelta(minutes=30), "request_ip": "203.0.113.7"}
+
+
+def shipment_updated(index: int, now: dt.datetime | None = None,
+                     with_email: bool = False) -> dict[str, Any]:
+    when = _now(now)
+    history = [{"status": "LABEL_CREATED", "at": when - dt.timedelta(days=1), "location": None},
+               {"status": "IN_TRANSIT", "at": when - dt.timedelta(hours=5),
+                "location": "Hamburg Hub"}]
+    return {"event_id": str(uuid.uuid4()), "occurred_at": when, "schema_version": 1,
+            "shipment_id": f"SHP-{index:06d}", "order_id": f"SF-{200000 + index}",
+            "user_id": f"cus-{index}", "email": _user(index)["email"] if with_email else None,
+            "shop": dict(SHOP), "status": "OUT_FOR_DELIVERY", "carrier": "DHL",
+            "tracking_url": f"https://tracking.example/SHP-{index:06d}", "history": history}
+
+
+def invoice_issued(index: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    when = _now(now)
+    lines = [{"description": "Trekking tent, 2 persons", "quantity": 1,
+              "unit_price_minor": 21008, "tax_rate_bp": 1900},
+             {"description": "Merino socks", "quantity": 3, "unit_price_minor": 1344,
+              "tax_rate_bp": 1900}]
+    net = sum(line["quantity"] * line["unit_price_minor"] for line in lines)
+    tax = net * 19 // 100
+    return {"event_id": str(uuid.uuid4()), "occurred_at": when, "schema_version": 1,
+            "invoice_id": f"INV-2026-{index:05d}", "order_id": f"SF-{200000 + index}",
+            "customer": _user(index), "shop": dict(SHOP),
+            "currency": CUSTOMERS[index % len(CUSTOMERS)][4], "lines": lines,
+            "net_minor": net, "tax_minor": tax, "total_minor": net + tax,
+            "due_date": (when + dt.timedelta(days=14)).date()}
+
+
+def support_replied(index: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "occurred_at": _now(now), "schema_version": 1,
+            "ticket_id": f"T-{90000 + index}", "subject": "Tent pole broken on arrival",
+            "customer": _user(index), "shop": dict(SHOP), "agent_name": "Jonas",
+            "reply_text": "We are sorry about the broken pole.\n\nA replacement is on its way "
+                          "and should arrive within three days.",
+            "customer_message": "One of the poles was broken when I opened the box.",
+            "ticket_url": f"https://nordlicht.example/support/T-{90000 + index}"}
+
+
+def campaign_launched(campaign_id: str = "winter-sale", now: dt.datetime | None = None,
+                      **segment: list[str]) -> dict[str, Any]:
+    variant = {"weight": 50, "headline": "Winter sale: 30 % off tents",
+               "body_text": "Our warmest gear is on sale this week.\n\nFree shipping over 50.",
+               "cta_label": "Shop the sale", "cta_url": "https://nordlicht.example/sale"}
+    return {"event_id": str(uuid.uuid4()), "occurred_at": _now(now), "schema_version": 1,
+            "campaign_id": campaign_id, "name": "Winter sale 2026", "shop": dict(SHOP),
+            "variants": [{**variant, "variant_id": "A", "subject": "Winter sale: 30 % off"},
+                         {**variant, "variant_id": "B", "subject": "Your winter deal inside"}],
+            "segment": {"locales": segment.get("locales", []),
+                        "countries": segment.get("countries", []),
+                        "tags_any": segment.get("tags_any", [])},
+            "unsubscribe_base_url": "https://nordlicht.example/unsubscribe",
+            "preferences_url": "https://nordlicht.example/account/email"}
+
+
+SAMPLES = {"user.created": user_created,
+           "user.password_reset_requested": password_reset_requested,
+           "shipment.updated": lambda i, now=None: shipment_updated(i, now, with_email=True),
+           "invoice.issued": invoice_issued, "support.replied": support_replied}
+
+
 def _ascii(name: str) -> str:
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return plain.lower() or "customer"
@@ -67,3 +156,6 @@ def _ascii(name: str) -> str:
 
 def example(event_type: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / f"{event_type}.json").read_text())
+
+
+SAMPLES["order.placed"] = lambda i, now=None: order_placed(i, now=now)

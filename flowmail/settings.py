@@ -46,6 +46,8 @@ class Settings:
     pseudonym_secret: str = _doc("HMAC key that turns addresses into recipient keys "
                                  "(partitioning, analytics); set it in production.",
                                  default="", repr=False)
+    unsubscribe_secret: str = _doc("HMAC key of unsubscribe tokens in marketing mail; set it "
+                                   "in production.", default="", repr=False)
     mail_from: str = _doc("Envelope and header sender.",
                           default="ShopFlow <no-reply@shopflow.example>")
     partitions_domain: int = _doc("Partitions of each domain event topic.", default=3)

@@ -48,6 +48,7 @@ class RejectReason(StrEnum):
     OVERSIZED = "oversized"                    # payload larger than FLOWMAIL_MAX_PAYLOAD_BYTES
     UNSUPPORTED_TOPIC = "unsupported_topic"    # no route for this topic
     RENDER_FAILED = "render_failed"            # template could not be rendered
+    EXPIRED = "expired"                        # too late to be useful (an expired reset link)
     PERMANENT_PROVIDER_ERROR = "permanent_provider_error"  # provider refused for good
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # transient failures beyond max attempts
     INTERNAL = "internal"                      # a bug; the record is kept for replay

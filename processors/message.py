@@ -40,4 +40,8 @@ def build_message(command: EmailCommand, rendered: RenderedEmail, mail_from: str
     message.set_content(rendered.text, subtype="plain", charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
     message["Content-Language"] = command.locale.replace("_", "-")  # set_content drops Content-*
+    unsubscribe = command.template_data.get("unsubscribe_url")
+    if unsubscribe:  # RFC 2369 + RFC 8058 one-click: mailbox providers show an unsubscribe button
+        message["List-Unsubscribe"] = f"<{header_safe('unsubscribe_url', unsubscribe)}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
@@ -27,6 +27,18 @@ from processors.errors import RejectedInput
 from processors.validation import header_safe
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext marker Babel extracts
+    return message
+
+
+SHIPMENT_STATUS = {
+    "LABEL_CREATED": N_("Shipping label created"), "IN_TRANSIT": N_("On its way"),
+    "OUT_FOR_DELIVERY": N_("Out for delivery"), "DELIVERED": N_("Delivered"),
+    "EXCEPTION": N_("Delivery problem"), "RETURNED": N_("Returned to sender"),
+    "UNKNOWN": N_("Status update"),
+}
 
 
 @dataclass(frozen=True)
@@ -71,10 +83,23 @@ def _environment(locale: str, template_dir: Path) -> Environment:
     def date(value: Any) -> str:
         if isinstance(value, str):
             value = dt.date.fromisoformat(value[:10])
+        elif isinstance(value, int):  # Avro date: days since the epoch
+            value = dt.date(1970, 1, 1) + dt.timedelta(days=value)
         return format_date(value, format="long", locale=babel_locale)
 
-    env.filters.update(money=money, date=date, safe_url=safe_url,
+    def datetime(value: Any) -> str:
+        if isinstance(value, int | float):
+            value = dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        elif isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return format_datetime(value, format="medium", tzinfo=dt.UTC, locale=babel_locale)
+
+    def status_label(status: str) -> str:
+        return translations.gettext(SHIPMENT_STATUS.get(status, SHIPMENT_STATUS["UNKNOWN"]))
+
+    env.filters.update(money=money, date=date, datetime=datetime, safe_url=safe_url,
                        number=lambda n: format_decimal(n, locale=babel_locale))
+    env.globals["status_label"] = status_label
     env.globals["html_lang"] = locale.replace("_", "-")
     return env
 

@@ -1,20 +1,27 @@
-"""Domain event -> email commands. One pure function per topic; ``route`` dispatches."""
+"""Domain event -> email commands. One pure function per topic; ``route`` dispatches.
+
+Profiles (from user.created) fill in what later events lack; the caller passes a lookup so
+these functions stay pure.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowmail.vocab import EmailType, Priority, RejectReason
+from processors.campaigns import audience, choose_variant, unsubscribe_token
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import idempotency_key
 from processors.locales import negotiate
-from processors.validation import deliverable_address, header_safe, required_text
+from processors.profiles import Profile
+from processors.validation import deliverable_address, header_safe, https_url, required_text
 
 Event = dict[str, Any]
-Router = Callable[[Event, str, int, int], list[EmailCommand]]
+ProfileLookup = Callable[[str], Profile | None]
+Router = Callable[[Event, str, int, int, ProfileLookup], list[EmailCommand]]
 
 PRIORITY_OF: dict[EmailType, Priority] = {
     EmailType.WELCOME: Priority.CRITICAL,
@@ -27,12 +34,16 @@ PRIORITY_OF: dict[EmailType, Priority] = {
 }
 
 
+def no_profiles(_: str) -> Profile | None:
+    return None
+
+
 def make_command(email_type: EmailType, event: Event, topic: str, recipient: str, name: str,
                  locale: str, data: dict[str, Any], shop_id: str, published_at: int,
                  now: int) -> EmailCommand:
     """Validate the header-bound values and build the command with its idempotency key."""
     address = deliverable_address("recipient", recipient)
-    header_safe("recipient_name", name, max_len=200)
+    header_safe("recipient name", name, max_len=200)
     return EmailCommand(
         command_id=str(uuid.uuid4()),
         idempotency_key=idempotency_key(event["event_id"], email_type.value, address),
@@ -42,9 +53,51 @@ def make_command(email_type: EmailType, event: Event, topic: str, recipient: str
         event_published_at=published_at, created_at=now)
 
 
-def route_order_placed(event: Event, topic: str, published_at: int, now: int) -> list[EmailCommand]:
-    customer, shop, address = event["customer"], event["shop"], event["shipping_address"]
+def _common(event: Event) -> None:
     required_text("event_id", event["event_id"])
+    shop = event["shop"]
+    header_safe("shop.name", required_text("shop.name", shop["name"]), max_len=200)
+    deliverable_address("shop.support_email", shop["support_email"])
+
+
+def _person(person: dict[str, Any]) -> str:
+    return f"{person['first_name']} {person['last_name']}".strip()
+
+
+def _amounts(*values: int) -> None:
+    if min(values) < 0:
+        raise RejectedInput(RejectReason.SCHEMA_MISMATCH, "amounts must not be negative")
+
+
+def route_user_created(event: Event, topic: str, published_at: int, now: int,
+                       profiles: ProfileLookup) -> list[EmailCommand]:
+    _common(event)
+    user = event["user"]
+    data = {"shop": event["shop"], "user": user,
+            "activation_url": https_url("activation_url", event["activation_url"])}
+    return [make_command(EmailType.WELCOME, event, topic, user["email"], _person(user),
+                         negotiate(user.get("locale"), user.get("country")), data,
+                         event["shop"]["shop_id"], published_at, now)]
+
+
+def route_password_reset(event: Event, topic: str, published_at: int, now: int,
+                         profiles: ProfileLookup) -> list[EmailCommand]:
+    _common(event)
+    user, expires_at = event["user"], _millis(event["expires_at"])
+    if expires_at <= now:
+        raise RejectedInput(RejectReason.EXPIRED, "reset link expired before it could be sent")
+    data = {"shop": event["shop"], "user": user, "expires_at": expires_at,
+            "reset_url": https_url("reset_url", event["reset_url"]),
+            "request_ip": event.get("request_ip")}
+    return [make_command(EmailType.PASSWORD_RESET, event, topic, user["email"], _person(user),
+                         negotiate(user.get("locale"), user.get("country")), data,
+                         event["shop"]["shop_id"], published_at, now)]
+
+
+def route_order_placed(event: Event, topic: str, published_at: int, now: int,
+                       profiles: ProfileLookup) -> list[EmailCommand]:
+    _common(event)
+    customer, address = event["customer"], event["shipping_address"]
     required_text("order_id", event["order_id"])
     if not event["items"]:
         raise RejectedInput(RejectReason.MISSING_FIELD, "items is empty")
@@ -52,32 +105,136 @@ def route_order_placed(event: Event, topic: str, published_at: int, now: int) ->
         if item["quantity"] < 1 or item["unit_price_minor"] < 0:
             raise RejectedInput(RejectReason.SCHEMA_MISMATCH,
                                 f"items[{index}] needs quantity >= 1 and a price >= 0")
-    if min(event["subtotal_minor"], event["tax_minor"], event["shipping_minor"],
-           event["total_minor"]) < 0:
-        raise RejectedInput(RejectReason.SCHEMA_MISMATCH, "amounts must not be negative")
-    header_safe("shop.name", required_text("shop.name", shop["name"]), max_len=200)
-    name = f"{customer['first_name']} {customer['last_name']}".strip()
+    _amounts(event["subtotal_minor"], event["tax_minor"], event["shipping_minor"],
+             event["total_minor"])
     locale = negotiate(customer.get("locale"), address.get("country"))
-    data = {
-        "order_id": event["order_id"], "shop": shop, "customer": customer,
-        "items": event["items"], "currency": event["currency"],
-        "subtotal_minor": event["subtotal_minor"], "tax_minor": event["tax_minor"],
-        "shipping_minor": event["shipping_minor"], "total_minor": event["total_minor"],
-        "shipping_address": address, "tracking_url": event.get("tracking_url"),
-        "estimated_delivery": event.get("estimated_delivery"),
-    }
-    return [make_command(EmailType.ORDER_CONFIRMATION, event, topic, customer["email"], name,
-                         locale, data, shop["shop_id"], published_at, now)]
+    data = {key: event.get(key) for key in (
+        "order_id", "shop", "customer", "items", "currency", "subtotal_minor", "tax_minor",
+        "shipping_minor", "total_minor", "shipping_address", "estimated_delivery")}
+    data["tracking_url"] = https_url("tracking_url", event.get("tracking_url"), optional=True)
+    return [make_command(EmailType.ORDER_CONFIRMATION, event, topic, customer["email"],
+                         _person(customer), locale, data, event["shop"]["shop_id"],
+                         published_at, now)]
+
+
+def route_shipment_updated(event: Event, topic: str, published_at: int, now: int,
+                           profiles: ProfileLookup) -> list[EmailCommand]:
+    _common(event)
+    profile = profiles(event["user_id"]) or {}
+    recipient = event.get("email") or profile.get("email")
+    if not recipient:
+        raise RejectedInput(RejectReason.MISSING_FIELD,
+                            "email is empty and no profile is known for user_id")
+    data = {"shop": event["shop"], "order_id": event["order_id"],
+            "shipment_id": event["shipment_id"], "status": event["status"],
+            "carrier": event["carrier"], "first_name": profile.get("first_name", ""),
+            "tracking_url": https_url("tracking_url", event.get("tracking_url"), optional=True),
+            "history": [{"status": s["status"], "at": _millis(s["at"]),
+                         "location": s.get("location")} for s in event.get("history") or []]}
+    name = _person(profile) if profile else ""
+    return [make_command(EmailType.SHIPPING_UPDATE, event, topic, recipient, name,
+                         negotiate(profile.get("locale"), profile.get("country")), data,
+                         event["shop"]["shop_id"], published_at, now)]
+
+
+def route_invoice_issued(event: Event, topic: str, published_at: int, now: int,
+                         profiles: ProfileLookup) -> list[EmailCommand]:
+    _common(event)
+    customer = event["customer"]
+    required_text("invoice_id", event["invoice_id"])
+    if not event["lines"]:
+        raise RejectedInput(RejectReason.MISSING_FIELD, "lines is empty")
+    for index, line in enumerate(event["lines"]):
+        if line["quantity"] < 1 or line["unit_price_minor"] < 0 or line["tax_rate_bp"] < 0:
+            raise RejectedInput(RejectReason.SCHEMA_MISMATCH,
+                                f"lines[{index}] needs quantity >= 1, price and tax rate >= 0")
+    _amounts(event["net_minor"], event["tax_minor"], event["total_minor"])
+    data = {key: event.get(key) for key in (
+        "invoice_id", "order_id", "shop", "customer", "currency", "lines", "net_minor",
+        "tax_minor", "total_minor", "due_date")}
+    return [make_command(EmailType.INVOICE, event, topic, customer["email"], _person(customer),
+                         negotiate(customer.get("locale"), customer.get("country")), data,
+                         event["shop"]["shop_id"], published_at, now)]
+
+
+def route_support_replied(event: Event, topic: str, published_at: int, now: int,
+                          profiles: ProfileLookup) -> list[EmailCommand]:
+    _common(event)
+    customer = event["customer"]
+    required_text("reply_text", event["reply_text"])
+    header_safe("subject", event["subject"], max_len=300)
+    data = {key: event.get(key) for key in (
+        "ticket_id", "subject", "customer", "shop", "agent_name", "reply_text",
+        "customer_message")}
+    data["ticket_url"] = https_url("ticket_url", event.get("ticket_url"), optional=True)
+    return [make_command(EmailType.SUPPORT_RESPONSE, event, topic, customer["email"],
+                         _person(customer), negotiate(customer.get("locale"),
+                                                      customer.get("country")),
+                         data, event["shop"]["shop_id"], published_at, now)]
+
+
+def validate_campaign(event: Event) -> None:
+    """Checked once at launch, so a bad campaign is one dead letter, not one per recipient."""
+    _common(event)
+    if not event["variants"]:
+        raise RejectedInput(RejectReason.MISSING_FIELD, "variants is empty")
+    for variant in event["variants"]:
+        header_safe(f"variants[{variant['variant_id']}].subject", variant["subject"], 300)
+        https_url(f"variants[{variant['variant_id']}].cta_url", variant["cta_url"])
+        if variant["weight"] <= 0:
+            raise RejectedInput(RejectReason.SCHEMA_MISMATCH, "variant weights must be positive")
+    https_url("unsubscribe_base_url", event["unsubscribe_base_url"])
+    https_url("preferences_url", event["preferences_url"])
+
+
+def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], published_at: int,
+                     now: int, unsubscribe_secret: bytes) -> tuple[list[EmailCommand], int]:
+    """Commands for every matching profile, and how many profiles were rejected."""
+    commands, rejected = [], 0
+    shop_id = event["shop"]["shop_id"]
+    for profile in audience(event["segment"], profiles):
+        variant = choose_variant(event["campaign_id"], profile["user_id"], event["variants"])
+        token = unsubscribe_token(unsubscribe_secret, profile["user_id"], shop_id)
+        data = {"shop": event["shop"], "campaign_id": event["campaign_id"],
+                "variant": variant, "first_name": profile["first_name"],
+                "unsubscribe_url": f"{event['unsubscribe_base_url']}?token={token}",
+                "preferences_url": event["preferences_url"]}
+        try:
+            commands.append(make_command(
+                EmailType.MARKETING_CAMPAIGN, event, topic, profile["email"], _person(profile),
+                negotiate(profile.get("locale"), profile.get("country")), data, shop_id,
+                published_at, now))
+        except RejectedInput:
+            rejected += 1  # a bad stored address must not stop the other recipients
+    return commands, rejected
+
+
+def route_campaign_launched(event: Event, topic: str, published_at: int, now: int,
+                            profiles: ProfileLookup) -> list[EmailCommand]:
+    """Validation only: the fan-out runs per partition over the profiles table."""
+    validate_campaign(event)
+    return []
 
 
 ROUTES: dict[str, Router] = {
+    "user.created": route_user_created,
+    "user.password_reset_requested": route_password_reset,
     "order.placed": route_order_placed,
+    "shipment.updated": route_shipment_updated,
+    "invoice.issued": route_invoice_issued,
+    "support.replied": route_support_replied,
+    "campaign.launched": route_campaign_launched,
 }
 
 
-def route(topic: str, event: Event, published_at: int, now: int) -> list[EmailCommand]:
+def route(topic: str, event: Event, published_at: int, now: int,
+          profiles: ProfileLookup = no_profiles) -> list[EmailCommand]:
     """All commands an event causes; raises ``RejectedInput`` for events to dead-letter."""
     router = ROUTES.get(topic)
     if router is None:
         raise RejectedInput(RejectReason.UNSUPPORTED_TOPIC, f"no route for topic {topic!r}")
-    return router(event, topic, published_at, now)
+    return router(event, topic, published_at, now, profiles)
+
+
+def _millis(value: Any) -> int:
+    return value if isinstance(value, int) else int(value.timestamp() * 1000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from email_validator import EmailNotValidError, validate_email
 
 from flowmail.vocab import RejectReason
@@ -35,4 +37,16 @@ def deliverable_address(field: str, address: str) -> str:
 def required_text(field: str, value: str | None) -> str:
     if value is None or not str(value).strip():
         raise RejectedInput(RejectReason.MISSING_FIELD, f"{field} is empty")
+    return value
+
+
+def https_url(field: str, value: str | None, optional: bool = False) -> str | None:
+    """Links in mail must be http(s); ``javascript:`` or ``data:`` is refused, not rewritten."""
+    if not value:
+        if optional:
+            return None
+        raise RejectedInput(RejectReason.MISSING_FIELD, f"{field} is empty")
+    header_safe(field, value, max_len=2048)
+    if urlsplit(value).scheme not in {"https", "http"} or not urlsplit(value).netloc:
+        raise RejectedInput(RejectReason.SCHEMA_MISMATCH, f"{field} is not an http(s) URL")
     return value

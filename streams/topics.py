@@ -23,6 +23,7 @@ DELIVERY = "email.delivery"
 ALERTS = "email.alerts"
 SUPPRESSIONS = "email.suppressions"
 PROFILES = "user.profiles"
+CAMPAIGN_FANOUT = "campaign.fanout"
 COMMAND_SUBJECT = "email.command-value"
 
 
@@ -80,7 +81,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   "suppressed recipients by recipient key (bounces, complaints, unsubscribes)",
                   compacted=True),
         TopicSpec(PROFILES, settings.partitions_domain,
-                  "latest known profile (locale, name) per user", compacted=True),
+                  "profiles table changelog: latest profile per user id", compacted=True),
+        TopicSpec(CAMPAIGN_FANOUT, settings.partitions_domain,
+                  "a launched campaign, copied to every partition for the local fan-out",
+                  subject="campaign.launched-value", retention_ms=retention),
     ]
     return specs
 

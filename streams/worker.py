@@ -17,7 +17,7 @@ from providers import registry as providers
 from streams.agents import router, sender, sink
 from streams.app import create_app
 from streams.dlq import DeadLetters
-from streams.topics import DELIVERY, DLQ, faust_topic, spec_by_name
+from streams.topics import CAMPAIGN_FANOUT, DELIVERY, DLQ, faust_topic, spec_by_name
 
 AGENTS = ("router", "sender", "sink")
 
@@ -27,7 +27,7 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
     """The topics a worker with these agents reads (its consumer group's offsets)."""
     agents, topics = set(agents), []
     if "router" in agents:
-        topics += sorted(ROUTES)
+        topics += [*sorted(ROUTES), CAMPAIGN_FANOUT]
     if "sender" in agents:
         topics += [p.topic for p in priorities]
     if "sink" in agents:

@@ -1,33 +1,55 @@
-"""Domain events -> email commands on the per-priority topics."""
+"""Domain events -> email commands on the per-priority topics; campaign fan-out.
+
+Campaigns: a valid ``campaign.launched`` is copied once to every partition of
+``campaign.fanout``; the router instance owning partition P then scans the profiles it holds
+for P. The profiles table and campaign.fanout have the domain topics' partition count, so the
+scan is local and each profile is reached exactly once.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowmail.avro import SchemaRegistry
 from flowmail.settings import Settings
 from flowmail.vocab import Priority, RejectReason
+from processors.commands import EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import recipient_key
-from processors.routing import ROUTES, route
+from processors.profiles import profile_from_user_created
+from processors.routing import ROUTES, fan_out_campaign, route
 from streams import metrics
 from streams.dlq import DeadLetters
-from streams.topics import COMMAND_SUBJECT, faust_topic, faust_topics, spec_by_name
+from streams.topics import (
+    CAMPAIGN_FANOUT,
+    COMMAND_SUBJECT,
+    PROFILES,
+    faust_topic,
+    faust_topics,
+    spec_by_name,
+)
 
 if TYPE_CHECKING:
     import faust
     from faust.types import Message
+
+log = logging.getLogger(__name__)
 
 
 class RouterStage:
     """Decode, route (pure), encode and publish; every failure becomes a dead letter."""
 
     def __init__(self, registry: SchemaRegistry, commands: dict[Priority, faust.TopicT],
-                 dead: DeadLetters, settings: Settings) -> None:
-        self.registry, self.commands, self.dead = registry, commands, dead
+                 fanout: faust.TopicT, profiles: Any, dead: DeadLetters,
+                 settings: Settings) -> None:
+        self.registry, self.commands, self.fanout = registry, commands, fanout
+        self.profiles, self.dead = profiles, dead
         self.max_bytes = settings.max_payload_bytes
         self.key_secret = settings.pseudonym_secret.encode()
+        self.unsubscribe_secret = settings.unsubscribe_secret.encode()
+        self.partitions = settings.partitions_domain
 
     async def handle(self, message: Message) -> None:
         try:
@@ -35,28 +57,58 @@ class RouterStage:
             if len(value) > self.max_bytes:
                 raise RejectedInput(RejectReason.OVERSIZED, f"{len(value)} bytes > "
                                     f"FLOWMAIL_MAX_PAYLOAD_BYTES={self.max_bytes}")
-            event = self.registry.decode(f"{message.topic}-value", value)
             now = int(time.time() * 1000)
             published = int(message.timestamp * 1000) if message.timestamp else now
-            commands = route(message.topic, event, published, now)
+            if message.topic == CAMPAIGN_FANOUT:
+                commands = self._fan_out(message, published, now)
+            else:
+                event = self.registry.decode(f"{message.topic}-value", value)
+                commands = route(message.topic, event, published, now, self.profiles.get)
             encoded = [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record())) for c in commands]
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage="router")
             return
+        if message.topic == "user.created":
+            self.profiles[event["user"]["user_id"]] = profile_from_user_created(
+                event, message.partition)
+        elif message.topic == "campaign.launched":
+            await self._broadcast(message)
+        await self._publish(encoded)
+        metrics.EVENTS_ROUTED.labels(message.topic).inc()
+
+    def _fan_out(self, message: Message, published: int, now: int) -> list[EmailCommand]:
+        event = self.registry.decode("campaign.launched-value", message.value)
+        mine = (p for p in self.profiles.values() if p and p["partition"] == message.partition)
+        commands, rejected = fan_out_campaign(event, "campaign.launched", mine, published, now,
+                                              self.unsubscribe_secret)
+        if rejected:
+            log.warning("campaign fan-out on partition %s skipped %s stored profiles with "
+                        "invalid addresses", message.partition, rejected)
+        return commands
+
+    async def _broadcast(self, message: Message) -> None:
+        for partition in range(self.partitions):
+            await self.fanout.send(key=message.key, value=message.value, partition=partition,
+                                   timestamp=message.timestamp)
+
+    async def _publish(self, encoded: list[tuple[EmailCommand, bytes]]) -> None:
         for command, payload in encoded:
             key = recipient_key(command.recipient, self.key_secret).encode()
             await self.commands[command.priority].send(key=key, value=payload)
             metrics.COMMANDS.labels(command.priority.value, command.email_type.value).inc()
-        metrics.EVENTS_ROUTED.labels(message.topic).inc()
 
 
 def register(app: faust.App, settings: Settings, registry: SchemaRegistry,
              dead: DeadLetters) -> None:
     specs = spec_by_name(settings)
     commands = {p: faust_topic(app, specs[p.topic]) for p in Priority}
-    stage = RouterStage(registry, commands, dead, settings)
+    profiles = app.Table("profiles", default=None, partitions=settings.partitions_domain,
+                         changelog_topic=app.topic(PROFILES, partitions=settings.partitions_domain,
+                                                   compacting=True, deleting=False))
+    fanout = faust_topic(app, specs[CAMPAIGN_FANOUT])
+    stage = RouterStage(registry, commands, fanout, profiles, dead, settings)
 
-    @app.agent(faust_topics(app, settings, sorted(ROUTES)), name="router")
+    @app.agent(faust_topics(app, settings, [*sorted(ROUTES), CAMPAIGN_FANOUT]), name="router")
     async def router(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await stage.handle(event.message)

@@ -68,7 +68,7 @@ def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
     events = [order_placed(i) for i in range(PRESTART_EVENTS)]
     with Publisher(settings.kafka_bootstrap) as publisher:
         for event in events:
-            publisher.publish("order.placed", event, key=event["order_id"])
+            publisher.publish("order.placed", event)
     log_path = settings.home / "logs" / "test-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # closed at teardown

@@ -19,7 +19,7 @@ def key_of(event):
 def publish(settings, events):
     with Publisher(settings.kafka_bootstrap) as publisher:
         for event in events:
-            publisher.publish("order.placed", event, key=event["order_id"])
+            publisher.publish("order.placed", event)
 
 
 def docs_for(settings, event, status=None):
