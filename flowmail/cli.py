@@ -180,6 +180,54 @@ def demo(count: int) -> None:
     click.echo("stop the stack with: .venv/bin/flowmail stack down")
 
 
+@main.group()
+def dlq() -> None:
+    """The dead-letter topic email.dlq: look at rejected records and re-publish them."""
+
+
+@dlq.command("inspect")
+@click.option("--start", default=0, show_default=True, help="First DLQ offset to show.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--reason", help="Only this reason (e.g. invalid_address).")
+@click.option("--source-topic", help="Only records that came from this topic.")
+def dlq_inspect(start: int, limit: int, reason: str | None, source_topic: str | None) -> None:
+    """One line per dead letter: offset, time, stage, reason, source, size, detail."""
+    from flowmail.deadletters import read
+    shown = 0
+    for letter in read(_settings().kafka_bootstrap, start):
+        if (reason and letter.header("reason") != reason) or (
+                source_topic and letter.header("source_topic") != source_topic):
+            continue
+        click.echo(letter.summary())
+        shown += 1
+        if shown >= limit:
+            break
+    click.echo(f"{shown} dead letter(s)")
+
+
+@dlq.command("replay")
+@click.option("--offset", "offsets", type=int, multiple=True, help="DLQ offset (repeatable).")
+@click.option("--reason", help="Every dead letter with this reason.")
+@click.option("--dry-run", is_flag=True, help="List what would be replayed.")
+def dlq_replay(offsets: tuple[int, ...], reason: str | None, dry_run: bool) -> None:
+    """Re-publish chosen dead letters to their source topics, after the cause is fixed."""
+    from flowmail.deadletters import read, replay
+    if not offsets and not reason:
+        raise click.ClickException("choose records with --offset and/or --reason")
+    settings = _settings()
+    chosen = [letter for letter in read(settings.kafka_bootstrap, min(offsets, default=0))
+              if letter.offset in offsets or (reason and letter.header("reason") == reason)]
+    missing = set(offsets) - {letter.offset for letter in chosen}
+    if missing:
+        raise click.ClickException(f"no dead letter at offset(s) {sorted(missing)}")
+    for letter in chosen:
+        click.echo(letter.summary())
+    if dry_run:
+        click.echo(f"{len(chosen)} dead letter(s) would be replayed")
+        return
+    click.echo(f"replayed {replay(settings.kafka_bootstrap, chosen)} dead letter(s)")
+
+
 @main.command("settings")
 def settings_cmd() -> None:
     """Print every FLOWMAIL_* variable with its default and meaning."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -28,10 +29,15 @@ def deliverable_address(field: str, address: str) -> str:
         raise RejectedInput(RejectReason.MISSING_FIELD, f"{field} is empty")
     header_safe(field, address, max_len=254)
     try:
-        result = validate_email(address, check_deliverability=False)
+        return _normalized(address)
     except EmailNotValidError as err:
         raise RejectedInput(RejectReason.INVALID_ADDRESS, f"{field}: {err}") from err
-    return result.normalized
+
+
+@lru_cache(maxsize=65536)
+def _normalized(address: str) -> str:
+    """Cached: shop addresses repeat on every event, customers on every email they get."""
+    return validate_email(address, check_deliverability=False).normalized
 
 
 def required_text(field: str, value: str | None) -> str:

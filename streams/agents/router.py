@@ -64,7 +64,8 @@ class RouterStage:
             else:
                 event = self.registry.decode(f"{message.topic}-value", value)
                 commands = route(message.topic, event, published, now, self.profiles.get)
-            encoded = [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record())) for c in commands]
+            encoded = [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record(), check=False))
+                       for c in commands]
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage="router")
             return
