@@ -58,6 +58,9 @@ class SchemaRegistry:
                 self._by_id[entry["id"]] = version
                 self._latest[subject] = version
 
+    def subjects(self) -> list[str]:
+        return sorted(self._latest)
+
     def latest(self, subject: str) -> SchemaVersion:
         try:
             return self._latest[subject]
