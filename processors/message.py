@@ -39,7 +39,12 @@ def build_message(command: EmailCommand, rendered: RenderedEmail, mail_from: str
     message["X-Flowmail-Email-Type"] = command.email_type.value
     message.set_content(rendered.text, subtype="plain", charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    message["Content-Language"] = command.locale.replace("_", "-")  # set_content drops Content-*
+    for attachment in rendered.attachments:
+        maintype, subtype = attachment.mime_type.split("/")
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                               filename=attachment.filename)
+    # last: set_content and add_attachment move Content-* headers into the parts
+    message["Content-Language"] = command.locale.replace("_", "-")
     unsubscribe = command.template_data.get("unsubscribe_url")
     if unsubscribe:  # RFC 2369 + RFC 8058 one-click: mailbox providers show an unsubscribe button
         message["List-Unsubscribe"] = f"<{header_safe('unsubscribe_url', unsubscribe)}>"

@@ -1,32 +1,35 @@
-"""Jinja2 + Babel rendering: subject, HTML and text part of one email.
+"""Jinja2 + Babel rendering: subject, HTML (CSS inlined) and text part, plus PDF attachments.
 
-One autoescaping environment per locale, built once and cached with its compiled templates;
-Babel locale objects and currency precisions are cached too (they dominate render time).
+One autoescaping environment per locale, built once with its compiled templates and catalog.
+Text from outside the repo (campaign headline, body, subject) is rendered in an immutable
+sandbox, then inserted as data, so it can use ``{{ first_name }}`` and nothing more.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
-from functools import lru_cache
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, get_currency_precision
-from babel.support import NullTranslations, Translations
+import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from flowmail.settings import PROJECT_ROOT
-from flowmail.vocab import RejectReason
+from flowmail.vocab import EmailType, RejectReason
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
+from processors.i18n import LocaleFormats, load_translations
+from processors.locales import DEFAULT, SUPPORTED
+from processors.pdf import Formatters, invoice_pdf, order_pdf
 from processors.validation import header_safe
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
+log = logging.getLogger(__name__)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext marker Babel extracts
@@ -39,6 +42,15 @@ SHIPMENT_STATUS = {
     "EXCEPTION": N_("Delivery problem"), "RETURNED": N_("Returned to sender"),
     "UNKNOWN": N_("Status update"),
 }
+PDF_OF = {EmailType.INVOICE: ("invoice-{invoice_id}.pdf", invoice_pdf),
+          EmailType.ORDER_CONFIRMATION: ("order-{order_id}.pdf", order_pdf)}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = "application/pdf"
 
 
 @dataclass(frozen=True)
@@ -46,16 +58,7 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
-
-
-@lru_cache(maxsize=64)
-def _locale(tag: str) -> Locale:
-    return Locale.parse(tag)
-
-
-@lru_cache(maxsize=256)
-def _precision(currency: str) -> int:
-    return get_currency_precision(currency)
+    attachments: tuple[Attachment, ...] = field(default=())
 
 
 def safe_url(value: str | None) -> str:
@@ -65,68 +68,90 @@ def safe_url(value: str | None) -> str:
     return value if urlsplit(str(value)).scheme in {"http", "https"} else "#"
 
 
-def _environment(locale: str, template_dir: Path) -> Environment:
+@dataclass(frozen=True)
+class LocaleKit:
+    """Everything one locale renders with, built once."""
+
+    env: Environment
+    formats: LocaleFormats
+    gettext: Callable[[str], str]
+
+
+def _environment(locale: str, template_dir: Path) -> LocaleKit:
     env = Environment(loader=FileSystemLoader(template_dir),
                       autoescape=select_autoescape(["html"], default_for_string=False),
                       undefined=StrictUndefined, extensions=["jinja2.ext.i18n"],
-                      trim_blocks=False, lstrip_blocks=False, auto_reload=False)
-    translations = Translations.load(template_dir / "locale", [locale], domain="messages")
-    if not isinstance(translations, Translations):
-        translations = NullTranslations()
+                      auto_reload=False)
+    translations = load_translations(template_dir / "locale", locale)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    babel_locale = _locale(locale)
-
-    def money(minor: int, currency: str) -> str:
-        amount = Decimal(int(minor)).scaleb(-_precision(currency))
-        return format_currency(amount, currency, locale=babel_locale)
-
-    def date(value: Any) -> str:
-        if isinstance(value, str):
-            value = dt.date.fromisoformat(value[:10])
-        elif isinstance(value, int):  # Avro date: days since the epoch
-            value = dt.date(1970, 1, 1) + dt.timedelta(days=value)
-        return format_date(value, format="long", locale=babel_locale)
-
-    def datetime(value: Any) -> str:
-        if isinstance(value, int | float):
-            value = dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-        elif isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        return format_datetime(value, format="medium", tzinfo=dt.UTC, locale=babel_locale)
-
-    def status_label(status: str) -> str:
-        return translations.gettext(SHIPMENT_STATUS.get(status, SHIPMENT_STATUS["UNKNOWN"]))
-
-    env.filters.update(money=money, date=date, datetime=datetime, safe_url=safe_url,
-                       number=lambda n: format_decimal(n, locale=babel_locale))
-    env.globals["status_label"] = status_label
+    formats = LocaleFormats(locale)
+    env.filters.update(money=formats.money, date=formats.date, datetime=formats.datetime,
+                       number=formats.number, safe_url=safe_url)
+    env.globals["status_label"] = lambda status: translations.gettext(
+        SHIPMENT_STATUS.get(status, SHIPMENT_STATUS["UNKNOWN"]))
     env.globals["html_lang"] = locale.replace("_", "-")
-    return env
+    return LocaleKit(env, formats, translations.gettext)
 
 
 class Renderer:
     """Renders commands; environments are created on first use per locale and kept."""
 
-    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+    def __init__(self, template_dir: Path = TEMPLATE_DIR, branding_file: Path | None = None,
+                 on_locale_fallback: Callable[[str], None] | None = None) -> None:
         self.template_dir = template_dir
-        self._envs: dict[str, Environment] = {}
+        self._kits: dict[str, LocaleKit] = {}
+        branding = json.loads((branding_file or template_dir / "branding.json").read_text())
+        self._brand_default = branding["_default"]
+        self._brands = {k: {**self._brand_default, **v} for k, v in branding.items()
+                        if not k.startswith("_")}
+        self._on_fallback = on_locale_fallback or (lambda _: None)
+        self._sandbox = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+        self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
-    def env(self, locale: str) -> Environment:
-        env = self._envs.get(locale)
-        if env is None:
-            env = self._envs[locale] = _environment(locale, self.template_dir)
-        return env
+    def kit(self, locale: str) -> LocaleKit:
+        if locale not in SUPPORTED:
+            log.warning("locale %r is not supported; rendering in %s", locale, DEFAULT)
+            self._on_fallback(locale)
+            locale = DEFAULT
+        found = self._kits.get(locale)
+        if found is None:
+            found = self._kits[locale] = _environment(locale, self.template_dir)
+        return found
 
     def render(self, command: EmailCommand) -> RenderedEmail:
-        env = self.env(command.locale)
+        kit = self.kit(command.locale)
+        env = kit.env
         folder = command.email_type.value
         context = dict(command.template_data)
+        context["brand"] = self._brands.get(command.shop_id, self._brand_default)
         try:
+            if command.email_type is EmailType.MARKETING_CAMPAIGN:
+                context["variant"] = self._sandboxed_variant(context)
             subject = env.get_template(f"{folder}/subject.txt").render(context).strip()
             context["subject"] = subject
-            html = env.get_template(f"{folder}/body.html").render(context)
+            html = self._inliner.inline(env.get_template(f"{folder}/body.html").render(context))
             text = env.get_template(f"{folder}/body.txt").render(context)
-        except (TemplateError, KeyError, TypeError, ValueError) as err:
+            attachments = self._attachments(command, kit)
+        except RejectedInput:
+            raise
+        except (TemplateError, SecurityError, KeyError, TypeError, ValueError) as err:
             raise RejectedInput(RejectReason.RENDER_FAILED,
                                 f"{folder}/{command.locale}: {type(err).__name__}: {err}") from err
-        return RenderedEmail(header_safe("subject", subject), html, text)
+        return RenderedEmail(header_safe("subject", subject), html, text, attachments)
+
+    def _sandboxed_variant(self, context: dict[str, Any]) -> dict[str, Any]:
+        variant = dict(context["variant"])
+        values = {"first_name": context.get("first_name") or "", "shop": context["shop"]["name"]}
+        for key in ("subject", "headline", "body_text", "cta_label"):
+            variant[key] = self._sandbox.from_string(variant[key]).render(values)
+        return variant
+
+    def _attachments(self, command: EmailCommand, kit: LocaleKit) -> tuple[Attachment, ...]:
+        spec = PDF_OF.get(command.email_type)
+        if spec is None:
+            return ()
+        pattern, build = spec
+        fmt = Formatters(gettext=kit.gettext, money=kit.formats.money, date=kit.formats.date,
+                         number=kit.formats.number)
+        content = build(command.template_data, command.locale, fmt)
+        return (Attachment(pattern.format(**command.template_data), content),)

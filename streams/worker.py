@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import faust
 from aiohttp import web
@@ -14,6 +15,7 @@ from flowmail.vocab import Priority
 from processors.rendering import Renderer
 from processors.routing import ROUTES
 from providers import registry as providers
+from streams import metrics
 from streams.agents import router, sender, sink
 from streams.app import create_app
 from streams.dlq import DeadLetters
@@ -49,9 +51,13 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     if "router" in agents:
         router.register(app, settings, schemas, dead)
     if "sender" in agents:
-        provider, renderer = providers.build(provider_name, settings), Renderer()
+        provider = providers.build(provider_name, settings)
+        renderer = Renderer(on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(
+            locale[:20]).inc())
+        render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
         for priority in priorities:
-            sender.register(app, settings, schemas, dead, provider, renderer, priority)
+            sender.register(app, settings, schemas, dead, provider, renderer, priority,
+                            render_pool)
 
         @app.on_before_shutdown.connect
         async def close_provider(app: faust.App, **kwargs: object) -> None:

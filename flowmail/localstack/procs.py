@@ -11,6 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Children started by this process: their exit status is known exactly, even in the moment
+# between fork and exec when /proc still shows the parent's command line.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
 
 class StackError(RuntimeError):
     """A local-stack service cannot be fetched, started or reached; the message says why."""
@@ -68,14 +72,23 @@ def spawn(proc: Managed, argv: Sequence[str], env: dict[str, str] | None = None,
             list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, cwd=cwd)
     proc.pidfile.write_text(str(child.pid))
+    _children[child.pid] = child
     return child.pid
+
+
+def _alive(proc: Managed) -> bool:
+    try:
+        child = _children[int(proc.pidfile.read_text().strip())]
+    except (OSError, ValueError, KeyError):
+        return proc.running()
+    return child.poll() is None
 
 
 def wait_until(proc: Managed, healthy: Callable[[], bool], timeout_s: float) -> None:
     """Poll ``healthy`` until it holds; fail fast with the log's tail if the process dies."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if not proc.running():
+        if not _alive(proc):
             raise StackError(f"{proc.name} exited during start-up; last lines of {proc.log}:\n"
                              f"{tail(proc.log)}")
         if healthy():

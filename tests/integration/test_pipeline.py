@@ -1,5 +1,7 @@
 """order.placed -> router -> email.transactional -> sender -> SMTP -> outbox, and -> OpenSearch."""
 
+from html import unescape
+
 import requests
 
 from flowmail.publisher import Publisher
@@ -38,11 +40,14 @@ def test_order_confirmation_end_to_end(worker, settings):
     key = key_of(event)
 
     [message] = poll(lambda: outbox(settings.outbox_dir).get(key), "the email in the outbox")
-    assert message["Subject"] == f"Your order {event['order_id']} at Nordlicht Outdoor"
+    assert message["Subject"] == f"Ihre Bestellung {event['order_id']} bei Nordlicht Outdoor"
     assert message["To"].addresses[0].addr_spec == event["customer"]["email"]
     assert message["Content-Language"] == "de"
     html = message.get_body(("html",)).get_content()
-    assert "1.234,56\xa0€" in html and "Zelt &lt;Deluxe&gt;" in html
+    assert "1.234,56\xa0€" in unescape(html) and "Zelt &lt;Deluxe&gt;" in html
+    [pdf] = [part for part in message.iter_attachments()]
+    assert pdf.get_filename() == f"order-{event['order_id']}.pdf"
+    assert pdf.get_content().startswith(b"%PDF-")
     assert "1.234,56\xa0€" in message.get_body(("plain",)).get_content()
 
     [doc] = poll(lambda: docs_for(settings, event), "the delivery event in OpenSearch")

@@ -1,5 +1,6 @@
 import email
 import email.policy
+from html import unescape
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_german_order_formats_money_and_dates_the_german_way():
                                        "unit_price_minor": 123456}]
     command.template_data["estimated_delivery"] = "2026-12-02"
     rendered = RENDERER.render(command)
-    assert "1.234,56\xa0€" in rendered.html and "1.234,56\xa0€" in rendered.text
+    assert "1.234,56\xa0€" in unescape(rendered.html) and "1.234,56\xa0€" in rendered.text
     assert "2. Dezember 2026" in rendered.text
 
 
