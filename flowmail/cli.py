@@ -228,6 +228,43 @@ def dlq_replay(offsets: tuple[int, ...], reason: str | None, dry_run: bool) -> N
     click.echo(f"replayed {replay(settings.kafka_bootstrap, chosen)} dead letter(s)")
 
 
+@main.command()
+@click.argument("email_type", required=False)
+@click.option("--list", "list_types", is_flag=True, help="List the email types.")
+@click.option("--locale", default="en", show_default=True)
+@click.option("--data", type=click.File("r", encoding="utf-8"),
+              help="A domain event (JSON) to render instead of the shipped example.")
+@click.option("--out", type=click.Path(file_okay=False), help="Write the parts to this folder.")
+def preview(email_type: str | None, list_types: bool, locale: str, data: Any,
+            out: str | None) -> None:
+    """Render an email type in a locale: subject, text part and HTML (or files in --out)."""
+    from pathlib import Path
+
+    from flowmail.avro import ContractError
+    from flowmail.preview import TOPIC_OF, render_preview, write_preview
+    from flowmail.vocab import EmailType
+    from processors.errors import RejectedInput
+    from processors.rendering import Renderer
+    if list_types or not email_type:
+        for kind, topic in TOPIC_OF.items():
+            click.echo(f"{kind.value:20} from {topic}")
+        return
+    try:
+        kind = EmailType(email_type)
+    except ValueError as err:
+        raise click.ClickException(f"unknown email type {email_type!r}; see --list") from err
+    try:
+        event = json.load(data) if data else None
+        rendered = render_preview(Renderer(), kind, locale, event)
+    except (ValueError, ContractError, RejectedInput) as err:
+        raise click.ClickException(str(err)) from err
+    if out:
+        for path in write_preview(rendered, Path(out)):
+            click.echo(f"wrote {path}")
+        return
+    click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}\n\n{rendered.html}")
+
+
 @main.command("settings")
 def settings_cmd() -> None:
     """Print every FLOWMAIL_* variable with its default and meaning."""

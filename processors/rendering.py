@@ -97,7 +97,9 @@ class Renderer:
     """Renders commands; environments are created on first use per locale and kept."""
 
     def __init__(self, template_dir: Path = TEMPLATE_DIR, branding_file: Path | None = None,
-                 on_locale_fallback: Callable[[str], None] | None = None) -> None:
+                 on_locale_fallback: Callable[[str], None] | None = None,
+                 pdf_types: frozenset[EmailType] = frozenset(PDF_OF)) -> None:
+        self.pdf_types = pdf_types
         self.template_dir = template_dir
         self._kits: dict[str, LocaleKit] = {}
         branding = json.loads((branding_file or template_dir / "branding.json").read_text())
@@ -148,7 +150,7 @@ class Renderer:
 
     def _attachments(self, command: EmailCommand, kit: LocaleKit) -> tuple[Attachment, ...]:
         spec = PDF_OF.get(command.email_type)
-        if spec is None:
+        if spec is None or command.email_type not in self.pdf_types:
             return ()
         pattern, build = spec
         fmt = Formatters(gettext=kit.gettext, money=kit.formats.money, date=kit.formats.date,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +11,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flowmail.avro import registry
+from flowmail.preview import preview_page, render_preview
 from flowmail.settings import Settings
-from flowmail.vocab import Priority
+from flowmail.vocab import EmailType, Priority
 from processors.rendering import Renderer
 from processors.routing import ROUTES
 from providers import registry as providers
@@ -37,6 +39,14 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
     return topics
 
 
+def pdf_types(settings: Settings) -> frozenset[EmailType]:
+    try:
+        return frozenset(EmailType(t.strip()) for t in settings.pdf_attachments.split(",")
+                         if t.strip())
+    except ValueError as err:
+        raise ValueError(f"FLOWMAIL_PDF_ATTACHMENTS: {err}") from err
+
+
 def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                      priorities: Iterable[Priority] = tuple(Priority),
                      provider_name: str = "smtp") -> faust.App:
@@ -52,8 +62,9 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         router.register(app, settings, schemas, dead)
     if "sender" in agents:
         provider = providers.build(provider_name, settings)
-        renderer = Renderer(on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(
-            locale[:20]).inc())
+        renderer = Renderer(
+            branding_file=settings.branding_file, pdf_types=pdf_types(settings),
+            on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(locale[:20]).inc())
         render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
         for priority in priorities:
             sender.register(app, settings, schemas, dead, provider, renderer, priority,
@@ -74,6 +85,33 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     async def health_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
         return web_view.json({"status": "ok", "agents": sorted(agents),
                               "priorities": [p.value for p in priorities]})
+
+    preview_renderer = Renderer()
+
+    @app.page("/preview/{email_type}/")
+    async def preview_view(web_view: faust.web.View, request: faust.web.Request,
+                           email_type: str) -> web.Response:
+        """Any email type in any locale, with its text part; sample data from the repo."""
+        try:
+            kind = EmailType(email_type)
+            locale = request.query.get("locale", "en")
+            rendered = await asyncio.get_running_loop().run_in_executor(
+                None, render_preview, preview_renderer, kind, locale)
+        except ValueError as err:
+            return web_view.text(str(err), status=404)
+        return web_view.html(preview_page(rendered, kind, locale))
+
+    @app.page("/preview/{email_type}/html/")
+    async def preview_html_view(web_view: faust.web.View, request: faust.web.Request,
+                                email_type: str) -> web.Response:
+        """The HTML part alone, as a mail client would get it (the preview page frames it)."""
+        try:
+            kind = EmailType(email_type)
+            rendered = await asyncio.get_running_loop().run_in_executor(
+                None, render_preview, preview_renderer, kind, request.query.get("locale", "en"))
+        except ValueError as err:
+            return web_view.text(str(err), status=404)
+        return web_view.html(rendered.html)
 
     @app.page("/ready")
     async def ready_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:

@@ -50,3 +50,10 @@ def test_renders(key):
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     else:
         assert message["List-Unsubscribe"] is None
+
+
+def test_pdf_attachments_can_be_switched_off_per_type():
+    from processors.rendering import Renderer
+    command = next(c for (t, _), c in ALL.items() if t is EmailType.INVOICE)
+    assert Renderer(pdf_types=frozenset()).render(command).attachments == ()
+    assert len(Renderer().render(command).attachments) == 1

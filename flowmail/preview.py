@@ -1,0 +1,89 @@
+"""Previews of every email type in any locale, from the sample data shipped in the repo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from flowmail.avro import registry
+from flowmail.publisher import from_json
+from flowmail.samples import EXAMPLES
+from flowmail.vocab import EmailType
+from processors.commands import EmailCommand
+from processors.locales import SUPPORTED
+from processors.rendering import RenderedEmail, Renderer
+from processors.routing import fan_out_campaign, route
+
+TOPIC_OF = {
+    EmailType.WELCOME: "user.created", EmailType.PASSWORD_RESET: "user.password_reset_requested",
+    EmailType.ORDER_CONFIRMATION: "order.placed", EmailType.SHIPPING_UPDATE: "shipment.updated",
+    EmailType.INVOICE: "invoice.issued", EmailType.SUPPORT_RESPONSE: "support.replied",
+    EmailType.MARKETING_CAMPAIGN: "campaign.launched",
+}
+PREVIEW_PROFILE = {"user_id": "preview", "email": "preview@example.org", "first_name": "Alex",
+                   "last_name": "Example", "locale": None, "country": None,
+                   "marketing_opt_in": True, "tags": [], "partition": 0}
+
+
+def example_event(email_type: EmailType) -> dict[str, Any]:
+    return json.loads((EXAMPLES / f"{TOPIC_OF[email_type]}.json").read_text())
+
+
+def preview_command(email_type: EmailType, locale: str,
+                    event: dict[str, Any] | None = None) -> EmailCommand:
+    """Route the event (or the shipped example) and force the locale; raises like routing."""
+    topic = TOPIC_OF[email_type]
+    schema = registry().latest(f"{topic}-value").parsed
+    record = from_json(schema, event or example_event(email_type))
+    if email_type is EmailType.PASSWORD_RESET:  # the example must not expire for a preview
+        record["expires_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+    registry().encode(f"{topic}-value", record)  # the schema check, naming the field
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    if email_type is EmailType.MARKETING_CAMPAIGN:
+        commands, _ = fan_out_campaign(record, topic, [PREVIEW_PROFILE], now, now, b"preview")
+    else:
+        commands = route(topic, record, now, now, lambda _: PREVIEW_PROFILE)
+    command = commands[0]
+    object.__setattr__(command, "locale", locale)  # frozen dataclass: a preview-only override
+    return command
+
+
+def render_preview(renderer: Renderer, email_type: EmailType, locale: str,
+                   event: dict[str, Any] | None = None) -> RenderedEmail:
+    if locale not in SUPPORTED:
+        raise ValueError(f"locale {locale!r} is not one of {', '.join(SUPPORTED)}")
+    return renderer.render(preview_command(email_type, locale, event))
+
+
+def write_preview(rendered: RenderedEmail, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "subject.txt", out / "body.txt", out / "body.html"]
+    written[0].write_text(rendered.subject + "\n")
+    written[1].write_text(rendered.text)
+    written[2].write_text(rendered.html)
+    for attachment in rendered.attachments:
+        (out / attachment.filename).write_bytes(attachment.content)
+        written.append(out / attachment.filename)
+    return written
+
+
+def preview_page(rendered: RenderedEmail, email_type: EmailType, locale: str) -> str:
+    """HTML and text part side by side; the email itself sits in a sandboxed iframe."""
+    links = " ".join(f'<a href="?locale={loc}"{" class=on" if loc == locale else ""}>{loc}</a>'
+                     for loc in SUPPORTED)
+    types = " ".join(f'<a href="/preview/{t.value}/?locale={locale}"'
+                     f'{" class=on" if t is email_type else ""}>{t.value}</a>' for t in EmailType)
+    attachments = ", ".join(html.escape(a.filename) for a in rendered.attachments) or "none"
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>flowmail preview: {email_type.value} ({locale})</title>
+<style>body{{font-family:sans-serif;margin:16px}} a{{margin-right:8px}} a.on{{font-weight:bold}}
+.panes{{display:flex;gap:16px}} iframe{{flex:3;height:900px;border:1px solid #ccc}}
+pre{{flex:2;white-space:pre-wrap;border:1px solid #ccc;padding:8px;margin:0}}</style></head>
+<body><nav>{types}</nav><nav>{links}</nav>
+<h1 id="subject">{html.escape(rendered.subject)}</h1><p>attachments: {attachments}</p>
+<div class="panes"><iframe id="html-part" sandbox title="HTML part"
+src="/preview/{email_type.value}/html/?locale={locale}"></iframe>
+<pre id="text-part">{html.escape(rendered.text)}</pre></div></body></html>"""
