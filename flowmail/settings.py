@@ -48,6 +48,33 @@ class Settings:
                                  default="", repr=False)
     unsubscribe_secret: str = _doc("HMAC key of unsubscribe tokens in marketing mail; set it "
                                    "in production.", default="", repr=False)
+    providers_critical: str = _doc("Provider chain for critical mail, in failover order.",
+                                   default="smtp")
+    providers_transactional: str = _doc("Provider chain for transactional mail.",
+                                        default="smtp")
+    providers_marketing: str = _doc("Provider chain for marketing mail.", default="smtp")
+    provider_rates: str = _doc("Sends per second per provider (token bucket), name=rate list.",
+                               default="ses=14,sendgrid=100,mailgun=100,smtp=500")
+    provider_timeout_s: float = _doc("Timeout of one provider API call.", default=10.0)
+    provider_threads: int = _doc("Threads for the blocking SDKs (boto3, sendgrid, requests).",
+                                 default=16)
+    breaker_failures: int = _doc("Consecutive provider failures that open its breaker.",
+                                 default=5)
+    breaker_cooldown_s: float = _doc("Seconds a breaker stays open before one probe.",
+                                     default=30.0)
+    retry_max_attempts: str = _doc("Attempts per priority before a command is failed.",
+                                   default="critical=8,transactional=6,marketing=3")
+    retry_base_s: float = _doc("First retry delay ceiling (doubles per attempt, jittered).",
+                               default=2.0)
+    retry_cap_s: float = _doc("Longest retry delay.", default=900.0)
+    sendgrid_api_key: str = _doc("SendGrid API key (secret).", default="", repr=False)
+    sendgrid_host: str = _doc("SendGrid API base URL.", default="https://api.sendgrid.com")
+    mailgun_api_key: str = _doc("Mailgun API key (secret).", default="", repr=False)
+    mailgun_domain: str = _doc("Mailgun sending domain.", default="")
+    mailgun_base_url: str = _doc("Mailgun API base URL (EU: https://api.eu.mailgun.net).",
+                                 default="https://api.mailgun.net")
+    ses_region: str = _doc("SES region.", default="eu-west-1")
+    ses_endpoint_url: str = _doc("SES endpoint override (tests point it at moto).", default="")
     mail_from: str = _doc("Envelope and header sender.",
                           default="ShopFlow <no-reply@shopflow.example>")
     partitions_domain: int = _doc("Partitions of each domain event topic.", default=3)
@@ -111,6 +138,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"FLOWMAIL_SMTP_TLS={settings.smtp_tls!r}: use none, starttls or tls")
     return settings
+
+
+def name_values(raw: str, setting: str, kind: type = float) -> dict[str, Any]:
+    """Parse ``a=1,b=2`` settings; the error names the variable."""
+    values = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            values[name.strip()] = kind(value)
+        except ValueError as err:
+            raise SettingsError(f"FLOWMAIL_{setting.upper()}: {item!r} is not name=number") from err
+    return values
 
 
 def describe() -> list[tuple[str, str, str]]:

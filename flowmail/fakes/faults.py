@@ -1,0 +1,57 @@
+"""Fault injection shared by the fake APIs, driven over HTTP so tests and benchmarks can
+switch a running server: POST /_fake/faults {"status": 500, "count": 3, "retry_after": 2,
+"delay_s": 0}; count -1 means until reset; delay_s > timeout simulates a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class FaultPlan:
+    status: int = 0
+    count: int = 0
+    retry_after: float | None = None
+    delay_s: float = 0.0
+
+
+@dataclass
+class FakeState:
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    refused: int = 0
+
+    async def maybe_fail(self) -> web.Response | None:
+        plan = self.faults
+        if plan.delay_s:
+            await asyncio.sleep(plan.delay_s)
+        if plan.status and plan.count != 0:
+            if plan.count > 0:
+                plan.count -= 1
+            self.refused += 1
+            headers = {"Retry-After": str(plan.retry_after)} if plan.retry_after else {}
+            return web.json_response({"errors": [{"message": f"injected {plan.status}"}]},
+                                     status=plan.status, headers=headers)
+        return None
+
+
+def control_routes(state: FakeState) -> list[web.RouteDef]:
+    async def set_faults(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.faults = FaultPlan(int(body.get("status", 0)), int(body.get("count", -1)),
+                                 body.get("retry_after"), float(body.get("delay_s", 0)))
+        return web.json_response({"ok": True})
+
+    async def messages(_: web.Request) -> web.Response:
+        return web.json_response({"accepted": state.accepted, "refused": state.refused})
+
+    async def reset(_: web.Request) -> web.Response:
+        state.faults, state.accepted, state.refused = FaultPlan(), [], 0
+        return web.json_response({"ok": True})
+
+    return [web.post("/_fake/faults", set_faults), web.get("/_fake/messages", messages),
+            web.post("/_fake/reset", reset)]

@@ -1,0 +1,71 @@
+"""Failover across a priority's providers, each behind its own breaker and token bucket.
+
+The chain never retries a provider itself: a message either goes out through the first
+healthy provider that takes it, or the sender gets one error that says whether a later
+retry can help and how long to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from providers.base import Provider, ProviderError, SendResult
+from providers.breaker import CircuitBreaker
+from providers.ratelimit import TokenBucket
+
+# Wait this long for a token before trying the next provider instead (keeps latency bounded).
+MAX_THROTTLE_WAIT_S = 2.0
+
+
+@dataclass
+class Guarded:
+    provider: Provider
+    breaker: CircuitBreaker
+    bucket: TokenBucket
+
+
+class AllProvidersFailed(ProviderError):
+    """No provider sent it. ``transient``: a retry later may succeed."""
+
+
+class ProviderChain:
+    def __init__(self, members: Sequence[Guarded]) -> None:
+        if not members:
+            raise ValueError("a provider chain needs at least one provider")
+        self.members = list(members)
+
+    async def send(self, message: EmailMessage) -> SendResult:
+        errors: list[ProviderError] = []
+        for member in self.members:
+            if not member.breaker.allow():
+                errors.append(ProviderError(member.provider.name, "circuit open", transient=True))
+                continue
+            wait = member.bucket.wait_time()
+            if wait > MAX_THROTTLE_WAIT_S:
+                member.breaker.probing = False  # not a probe after all
+                errors.append(ProviderError(member.provider.name, "rate limited",
+                                            transient=True, retry_after_s=wait))
+                continue
+            if wait:
+                await asyncio.sleep(wait)  # slow down instead of hammering the provider
+            member.bucket.take()
+            try:
+                result = await member.provider.send(message)
+            except ProviderError as err:
+                if not err.provider_fault:
+                    member.breaker.record_success()  # the provider answered; the message is bad
+                    raise
+                member.breaker.record_failure()
+                if err.status == 429:
+                    member.bucket.throttled(err.retry_after_s)
+                errors.append(err)
+                continue
+            member.breaker.record_success()
+            return result
+        retry_after = min((e.retry_after_s for e in errors if e.retry_after_s), default=None)
+        summary = "; ".join(str(e) for e in errors)[:500]
+        raise AllProvidersFailed("chain", f"no provider took it: {summary}", transient=True,
+                                 retry_after_s=retry_after)

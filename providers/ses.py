@@ -1,0 +1,72 @@
+"""Amazon SES v2 through boto3: raw MIME (SendEmail with Content.Raw), so attachments and
+headers survive. Endpoint, region and keys from settings; moto's server stands in for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from providers.base import BlockingPool, ProviderError, SendResult
+
+THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
+              "LimitExceededException", "SendingPausedException"}
+PROVIDER_SIDE = {"AccountSuspendedException", "MailFromDomainNotVerifiedException",
+                 "InternalFailure", "ServiceUnavailable", "AccessDeniedException"}
+
+
+class SesProvider:
+    name = "ses"
+
+    def __init__(self, region: str, endpoint_url: str | None, pool: BlockingPool,
+                 timeout_s: float, access_key: str = "", secret_key: str = "") -> None:
+        credentials = ({"aws_access_key_id": access_key, "aws_secret_access_key": secret_key}
+                       if access_key else {})
+        self._client = boto3.client(
+            "sesv2", region_name=region, endpoint_url=endpoint_url or None,
+            config=Config(connect_timeout=timeout_s, read_timeout=timeout_s,
+                          retries={"max_attempts": 1}), **credentials)
+        self._pool = pool
+
+    def _send(self, message: EmailMessage) -> str:
+        try:
+            answer = self._client.send_email(
+                FromEmailAddress=message["From"].addresses[0].addr_spec,
+                Destination={"ToAddresses": [a.addr_spec for a in message["To"].addresses]},
+                Content={"Raw": {"Data": message.as_bytes()}})
+        except (ClientError, BotoCoreError) as err:
+            raise self.classify(err) from err
+        return str(answer["MessageId"])
+
+    async def send(self, message: EmailMessage) -> SendResult:
+        return SendResult(self.name, await self._pool.run(self._send, message))
+
+    async def send_many(self, messages: Sequence[EmailMessage]
+                        ) -> list[SendResult | ProviderError]:
+        results: list[SendResult | ProviderError] = []
+        for message in messages:
+            try:
+                results.append(await self.send(message))
+            except ProviderError as err:
+                results.append(err)
+        return results
+
+    def classify(self, error: BaseException) -> ProviderError:
+        if isinstance(error, ProviderError):
+            return error
+        if isinstance(error, ClientError):
+            code = error.response.get("Error", {}).get("Code", "")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in THROTTLING or status == 429:
+                return ProviderError(self.name, code, transient=True, status=429)
+            if code in PROVIDER_SIDE or (status or 500) >= 500:
+                return ProviderError(self.name, code, transient=True, status=status)
+            return ProviderError(self.name, f"{code}: {error}"[:300], transient=False,
+                                 status=status, provider_fault=False)
+        return ProviderError(self.name, f"{type(error).__name__}: {error}"[:300], transient=True)
+
+    async def close(self) -> None:
+        return None
