@@ -135,13 +135,15 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
               help="Comma-separated agents to run: router, sender, sink.")
 @click.option("--priorities", default="critical,transactional,marketing", show_default=True,
               help="Sender priorities to run (give each its own FLOWMAIL_APP_ID for isolation).")
-@click.option("--provider", default="smtp", show_default=True)
+@click.option("--provider", default=None,
+              help="Use only this provider for every priority (default: the FLOWMAIL_PROVIDERS_* "
+                   "chains).")
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--new-group-starts-at", type=click.Choice(["earliest", "latest"]),
               default="earliest", show_default=True,
               help="Where a consumer group with no committed offsets starts. 'latest' keeps a "
                    "new FLOWMAIL_APP_ID from sending again every email still in retention.")
-def worker(agents: str, priorities: str, provider: str, loglevel: str,
+def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
            new_group_starts_at: str) -> None:
     """Run a Faust worker with the chosen agents."""
     from streams.groups import group_is_new, start_group_at_end
@@ -263,6 +265,20 @@ def preview(email_type: str | None, list_types: bool, locale: str, data: Any,
             click.echo(f"wrote {path}")
         return
     click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}\n\n{rendered.html}")
+
+
+@main.command()
+@click.argument("address")
+@click.option("--reason", type=click.Choice(["hard_bounce", "complaint", "unsubscribe",
+                                             "manual"]), default="manual", show_default=True)
+@click.option("--lift", is_flag=True, help="Remove the suppression instead.")
+def suppress(address: str, reason: str, lift: bool) -> None:
+    """Stop (or, with --lift, resume) marketing and transactional mail to ADDRESS."""
+    from flowmail.suppression import suppress_address
+    settings = _settings()
+    key = suppress_address(settings.kafka_bootstrap, address, settings.pseudonym_secret,
+                           None if lift else reason)
+    click.echo(f"{'lifted' if lift else reason} for recipient key {key}")
 
 
 @main.command("settings")

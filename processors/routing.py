@@ -14,7 +14,7 @@ from flowmail.vocab import EmailType, Priority, RejectReason
 from processors.campaigns import audience, choose_variant, unsubscribe_token
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
-from processors.keys import idempotency_key
+from processors.keys import idempotency_key, recipient_key
 from processors.locales import negotiate
 from processors.profiles import Profile
 from processors.validation import deliverable_address, header_safe, https_url, required_text
@@ -188,13 +188,19 @@ def validate_campaign(event: Event) -> None:
 
 
 def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], published_at: int,
-                     now: int, unsubscribe_secret: bytes) -> tuple[list[EmailCommand], int]:
-    """Commands for every matching profile, and how many profiles were rejected."""
+                     now: int, unsubscribe_secret: bytes, pseudonym_secret: bytes = b""
+                     ) -> tuple[list[EmailCommand], int]:
+    """Commands for every matching profile, and how many profiles were rejected.
+
+    The unsubscribe token names the recipient key (as the suppression table does), never
+    the address, so the link itself carries no personal data.
+    """
     commands, rejected = [], 0
     shop_id = event["shop"]["shop_id"]
     for profile in audience(event["segment"], profiles):
         variant = choose_variant(event["campaign_id"], profile["user_id"], event["variants"])
-        token = unsubscribe_token(unsubscribe_secret, profile["user_id"], shop_id)
+        token = unsubscribe_token(unsubscribe_secret,
+                                  recipient_key(profile["email"], pseudonym_secret), shop_id)
         data = {"shop": event["shop"], "campaign_id": event["campaign_id"],
                 "variant": variant, "first_name": profile["first_name"],
                 "unsubscribe_url": f"{event['unsubscribe_base_url']}?token={token}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_ROUTED = Counter("flowmail_events_routed_total", "Domain events turned into commands",
                         ["topic"])
@@ -18,3 +18,5 @@ INDEXED = Counter("flowmail_delivery_events_indexed_total", "Delivery events ind
 LOCALE_FALLBACKS = Counter("flowmail_locale_fallbacks_total",
                            "Emails rendered in English because their locale is unsupported",
                            ["locale"])
+BREAKER_OPEN = Gauge("flowmail_provider_breaker_open",
+                     "1 while a provider's circuit breaker is open or half-open", ["provider"])

@@ -12,16 +12,29 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flowmail.avro import registry
 from flowmail.preview import preview_page, render_preview
-from flowmail.settings import Settings
+from flowmail.settings import Settings, name_values
+from flowmail.suppression import publish_suppression
 from flowmail.vocab import EmailType, Priority
+from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES
 from providers import registry as providers
+from providers.base import BlockingPool
+from providers.breaker import CircuitBreaker
+from providers.chain import Guarded, ProviderChain
+from providers.ratelimit import TokenBucket
 from streams import metrics
-from streams.agents import router, sender, sink
+from streams.agents import retry, router, sender, sink, suppressions
 from streams.app import create_app
 from streams.dlq import DeadLetters
-from streams.topics import CAMPAIGN_FANOUT, DELIVERY, DLQ, faust_topic, spec_by_name
+from streams.topics import (
+    CAMPAIGN_FANOUT,
+    DELIVERY,
+    DLQ,
+    SUPPRESSIONS,
+    faust_topic,
+    spec_by_name,
+)
 
 AGENTS = ("router", "sender", "sink")
 
@@ -33,10 +46,35 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
     if "router" in agents:
         topics += [*sorted(ROUTES), CAMPAIGN_FANOUT]
     if "sender" in agents:
-        topics += [p.topic for p in priorities]
+        topics += [p.topic for p in priorities] + [p.retry_topic for p in priorities]
+        topics.append(SUPPRESSIONS)
     if "sink" in agents:
         topics.append(DELIVERY)
     return topics
+
+
+def provider_chains(settings: Settings, priorities: Iterable[Priority], only: str | None
+                    ) -> tuple[dict[Priority, ProviderChain], dict[str, Guarded]]:
+    """One breaker and bucket per provider, shared by the priorities' chains; ``only``
+    (``--provider``) replaces every chain with that one provider."""
+    rates = name_values(settings.provider_rates, "provider_rates")
+    pool = BlockingPool(settings.provider_threads)
+    built: dict[str, Guarded] = {}
+    chains = {}
+    for priority in priorities:
+        names = [only] if only else [n.strip() for n in getattr(
+            settings, f"providers_{priority.value}").split(",") if n.strip()]
+        members = []
+        for name in names:
+            if name not in built:
+                rate = rates.get(name, 100.0)
+                built[name] = Guarded(providers.build(name, settings, pool),
+                                      CircuitBreaker(settings.breaker_failures,
+                                                     settings.breaker_cooldown_s),
+                                      TokenBucket(rate_per_s=rate, burst=max(1.0, rate)))
+            members.append(built[name])
+        chains[priority] = ProviderChain(members)
+    return chains, built
 
 
 def pdf_types(settings: Settings) -> frozenset[EmailType]:
@@ -49,7 +87,7 @@ def pdf_types(settings: Settings) -> frozenset[EmailType]:
 
 def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                      priorities: Iterable[Priority] = tuple(Priority),
-                     provider_name: str = "smtp") -> faust.App:
+                     provider_name: str | None = None) -> faust.App:
     """Wire only what this worker should run; unknown names fail here, at boot."""
     agents, priorities = set(agents), list(priorities)
     unknown = agents - set(AGENTS)
@@ -61,18 +99,27 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     if "router" in agents:
         router.register(app, settings, schemas, dead)
     if "sender" in agents:
-        provider = providers.build(provider_name, settings)
+        chains, built = provider_chains(settings, priorities, provider_name)
         renderer = Renderer(
             branding_file=settings.branding_file, pdf_types=pdf_types(settings),
             on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(locale[:20]).inc())
         render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
+        suppression_table = suppressions.register(app, settings, dead)
         for priority in priorities:
-            sender.register(app, settings, schemas, dead, provider, renderer, priority,
-                            render_pool)
+            sender.register(app, settings, schemas, dead, chains[priority], renderer, priority,
+                            suppression_table, render_pool)
+            retry.register(app, settings, schemas, dead, priority)
+
+        @app.timer(5.0)
+        async def report_breakers() -> None:
+            for name, guarded in built.items():
+                metrics.BREAKER_OPEN.labels(name).set(
+                    0 if guarded.breaker.state == "closed" else 1)
 
         @app.on_before_shutdown.connect
-        async def close_provider(app: faust.App, **kwargs: object) -> None:
-            await provider.close()
+        async def close_providers(app: faust.App, **kwargs: object) -> None:
+            for guarded in built.values():
+                await guarded.provider.close()
     if "sink" in agents:
         sink.register(app, settings, schemas, dead)
 
@@ -113,6 +160,27 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
             return web_view.text(str(err), status=404)
         return web_view.html(rendered.html)
 
+    unsubscribe_secret = settings.unsubscribe_secret.encode()
+
+    @app.page("/unsubscribe/")
+    class Unsubscribe(faust.web.View):
+        """RFC 8058 one-click: a POST with a valid token suppresses the recipient key."""
+
+        async def get(self, request: faust.web.Request) -> web.Response:
+            if verify_unsubscribe_token(unsubscribe_secret, request.query.get("token", "")):
+                return self.html('<form method="post"><button name="List-Unsubscribe" '
+                                 'value="One-Click">Unsubscribe</button></form>')
+            return self.text("invalid or forged unsubscribe link", status=403)
+
+        async def post(self, request: faust.web.Request) -> web.Response:
+            identity = verify_unsubscribe_token(unsubscribe_secret,
+                                                request.query.get("token", ""))
+            if identity is None:
+                return self.text("invalid or forged unsubscribe link", status=403)
+            await asyncio.get_running_loop().run_in_executor(
+                None, publish_suppression, settings.kafka_bootstrap, identity[0], "unsubscribe")
+            return self.text("You are unsubscribed.")
+
     @app.page("/ready")
     async def ready_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
         """Ready once partitions are assigned and tables recovered (a readiness probe)."""
@@ -124,7 +192,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
 
 
 def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],
-        provider_name: str, loglevel: str = "info") -> None:
+        provider_name: str | None, loglevel: str = "info") -> None:
     app = build_worker_app(settings, agents, priorities, provider_name)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

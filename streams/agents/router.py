@@ -81,7 +81,7 @@ class RouterStage:
         event = self.registry.decode("campaign.launched-value", message.value)
         mine = (p for p in self.profiles.values() if p and p["partition"] == message.partition)
         commands, rejected = fan_out_campaign(event, "campaign.launched", mine, published, now,
-                                              self.unsubscribe_secret)
+                                              self.unsubscribe_secret, self.key_secret)
         if rejected:
             log.warning("campaign fan-out on partition %s skipped %s stored profiles with "
                         "invalid addresses", message.partition, rejected)

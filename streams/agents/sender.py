@@ -1,25 +1,38 @@
-"""Email commands of one priority -> provider, with the idempotency ledger and delivery events."""
+"""Email commands of one priority -> provider chain, with suppression, the idempotency
+ledger, retries through the retry topic, and a delivery event for every outcome."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from concurrent.futures import Executor
+from dataclasses import replace
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from flowmail.avro import SchemaRegistry
-from flowmail.settings import Settings
-from flowmail.vocab import DeliveryStatus, Priority
+from flowmail.settings import Settings, name_values
+from flowmail.vocab import DeliveryStatus, EmailType, Priority, RejectReason
 from processors.commands import DeliveryEvent, EmailCommand
+from processors.errors import RejectedInput
 from processors.keys import delivery_event_id, recipient_domain, recipient_key
 from processors.message import build_message
 from processors.rendering import Renderer
-from providers.base import Provider, ProviderError
+from providers.backoff import retry_delay_s
+from providers.base import ProviderError
+from providers.chain import ProviderChain
 from streams import metrics
 from streams.dlq import DeadLetters
-from streams.topics import COMMAND_SUBJECT, DELIVERY, faust_topic, ledger_table, spec_by_name
+from streams.topics import (
+    ALERTS,
+    COMMAND_SUBJECT,
+    DELIVERY,
+    faust_topic,
+    ledger_table,
+    spec_by_name,
+)
 
 if TYPE_CHECKING:
     import faust
@@ -29,38 +42,51 @@ log = logging.getLogger(__name__)
 
 # Ledger values: "sending" is written before the provider call, "sent:<provider>" after.
 SENDING = "sending"
+# Security mail goes out even to suppressed addresses: the user asked for it just now.
+NEVER_SUPPRESSED = {EmailType.PASSWORD_RESET}
 
 
 class SenderStage:
-    """One command at a time: ledger check, render, send, record, report."""
+    """One command at a time: ledger and suppression checks, render, send, record, report."""
 
-    def __init__(self, priority: Priority, registry: SchemaRegistry, provider: Provider,
-                 renderer: Renderer, ledger: Any, delivery: faust.TopicT, dead: DeadLetters,
-                 settings: Settings, render_pool: Executor) -> None:
-        self.priority, self.registry, self.provider = priority, registry, provider
-        self.renderer, self.ledger, self.delivery, self.dead = renderer, ledger, delivery, dead
+    def __init__(self, priority: Priority, registry: SchemaRegistry, chain: ProviderChain,
+                 renderer: Renderer, ledger: Any, suppressions: Any, topics: dict[str, Any],
+                 dead: DeadLetters, settings: Settings, render_pool: Executor) -> None:
+        self.priority, self.registry, self.chain = priority, registry, chain
+        self.renderer, self.ledger, self.suppressions = renderer, ledger, suppressions
+        self.topics, self.dead, self.render_pool = topics, dead, render_pool
         self.mail_from = settings.mail_from
-        self.render_pool = render_pool
         self.key_secret = settings.pseudonym_secret.encode()
+        self.max_attempts = int(name_values(settings.retry_max_attempts, "retry_max_attempts",
+                                            int).get(priority.value, 3))
+        self.retry_base_s, self.retry_cap_s = settings.retry_base_s, settings.retry_cap_s
 
     async def handle(self, message: Message) -> None:
         try:
             command = EmailCommand.from_record(self.registry.decode(COMMAND_SUBJECT, message.value))
-            previous = self.ledger.get(command.idempotency_key)
-            if previous is not None and previous.startswith("sent"):
-                await self.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
-                                  reason=f"ledger: {previous}")
-                return
-            email = await asyncio.get_running_loop().run_in_executor(
-                self.render_pool, self._compose, command)
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage=f"sender.{self.priority.value}")
             return
+        previous = self.ledger.get(command.idempotency_key)
+        if previous is not None and previous.startswith("sent"):
+            await self.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
+                              reason=f"ledger: {previous}")
+            return
+        suppressed = self._suppression(command)
+        if suppressed:
+            await self.report(command, DeliveryStatus.SUPPRESSED, reason=suppressed)
+            return
+        try:
+            email = await asyncio.get_running_loop().run_in_executor(
+                self.render_pool, self._compose, command)
+        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
+            await self._failed(message, command, err)
+            return
         self.ledger[command.idempotency_key] = SENDING
         try:
-            result = await self.provider.send(email)
+            result = await self.chain.send(email)
         except ProviderError as err:
-            await self._failed(message, command, err)
+            await self._provider_failed(message, command, err)
             return
         self.ledger[command.idempotency_key] = f"sent:{result.provider}"
         latency_ms = time.time() * 1000 - command.event_published_at
@@ -68,16 +94,46 @@ class SenderStage:
         await self.report(command, DeliveryStatus.SENT, provider=result.provider,
                           provider_message_id=result.provider_message_id, latency_ms=latency_ms)
 
+    def _suppression(self, command: EmailCommand) -> str | None:
+        if command.email_type in NEVER_SUPPRESSED:
+            return None
+        entry = self.suppressions.get(recipient_key(command.recipient, self.key_secret))
+        return f"suppressed: {entry.get('reason', 'unknown')}" if entry else None
+
     def _compose(self, command: EmailCommand) -> EmailMessage:
         """Off the event loop: a PDF takes 25-300 ms of CPU."""
         return build_message(command, self.renderer.render(command), self.mail_from)
 
-    async def _failed(self, message: Message, command: EmailCommand, err: ProviderError) -> None:
-        """Until retry topics land (issue 5) every provider failure is final and dead-lettered."""
+    async def _provider_failed(self, message: Message, command: EmailCommand,
+                               err: ProviderError) -> None:
         del self.ledger[command.idempotency_key]
+        if err.transient and command.attempt < self.max_attempts:
+            delay = retry_delay_s(command.attempt, self.retry_base_s, self.retry_cap_s,
+                                  err.retry_after_s)
+            retry = replace(command, attempt=command.attempt + 1,
+                            not_before=int((time.time() + delay) * 1000))
+            await self.topics["retry"].send(
+                key=message.key, value=self.registry.encode(COMMAND_SUBJECT, retry.to_record(),
+                                                            check=False))
+            await self.report(command, DeliveryStatus.DEFERRED, provider=err.provider,
+                              reason=f"{err} (retry in {delay:.0f}s)"[:300])
+            return
+        if err.transient:
+            err = RejectedInput(RejectReason.ATTEMPTS_EXHAUSTED,
+                                f"{command.attempt} attempts: {err}"[:300])
+        else:
+            err = RejectedInput(RejectReason.PERMANENT_PROVIDER_ERROR, str(err)[:300])
+        await self._failed(message, command, err)
+
+    async def _failed(self, message: Message, command: EmailCommand, err: Exception) -> None:
         await self.dead.reject(message, err, stage=f"sender.{self.priority.value}")
-        await self.report(command, DeliveryStatus.FAILED, provider=err.provider,
-                          reason=str(err)[:300])
+        await self.report(command, DeliveryStatus.FAILED, reason=str(err)[:300])
+        if self.priority is Priority.CRITICAL:
+            alert = {"type": "critical_email_failed", "idempotency_key": command.idempotency_key,
+                     "email_type": command.email_type.value, "reason": str(err)[:300],
+                     "at": int(time.time() * 1000)}
+            await self.topics["alerts"].send(key=command.idempotency_key.encode(),
+                                             value=json.dumps(alert).encode())
 
     async def report(self, command: EmailCommand, status: DeliveryStatus, **fields: Any) -> None:
         event = DeliveryEvent(
@@ -89,20 +145,23 @@ class SenderStage:
             recipient_domain=recipient_domain(command.recipient), attempt=command.attempt,
             source_event_id=command.source_event_id, occurred_at=int(time.time() * 1000),
             **fields)
-        payload = self.registry.encode(f"{DELIVERY}-value", event.to_record())
-        await self.delivery.send(key=command.idempotency_key.encode(), value=payload)
+        payload = self.registry.encode(f"{DELIVERY}-value", event.to_record(), check=False)
+        await self.topics["delivery"].send(key=command.idempotency_key.encode(), value=payload)
         metrics.DELIVERIES.labels(self.priority.value, status.value,
                                   fields.get("provider") or "none").inc()
 
 
 def register(app: faust.App, settings: Settings, registry: SchemaRegistry, dead: DeadLetters,
-             provider: Provider, renderer: Renderer, priority: Priority,
+             chain: ProviderChain, renderer: Renderer, priority: Priority, suppressions: Any,
              render_pool: Executor) -> None:
     specs = spec_by_name(settings)
     ledger = app.Table(ledger_table(priority), default=None, partitions=settings.partitions_email,
                        key_type=str, value_type=str)
-    stage = SenderStage(priority, registry, provider, renderer, ledger,
-                        faust_topic(app, specs[DELIVERY]), dead, settings, render_pool)
+    topics = {"delivery": faust_topic(app, specs[DELIVERY]),
+              "retry": faust_topic(app, specs[priority.retry_topic]),
+              "alerts": faust_topic(app, specs[ALERTS])}
+    stage = SenderStage(priority, registry, chain, renderer, ledger, suppressions, topics, dead,
+                        settings, render_pool)
 
     @app.agent(faust_topic(app, specs[priority.topic]), name=f"sender_{priority.value}")
     async def sender(stream: faust.StreamT) -> None:

@@ -22,6 +22,7 @@ from streams.groups import start_group_at_end
 from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs
 from streams.worker import consumed_topics
+from tests.fake_apis import MAILGUN_DOMAIN, MAILGUN_KEY, SENDGRID_KEY, FakeApis
 from tests.integration.helpers import poll
 
 TEST_APP_ID = "flowmail-test"
@@ -35,11 +36,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    os.environ.update({"FLOWMAIL_APP_ID": TEST_APP_ID,
-                       "FLOWMAIL_INDEX_PREFIX": "test-email-events",
-                       "FLOWMAIL_WEB_PORT": str(_free_port()),
-                       "FLOWMAIL_SINK_BATCH_SECONDS": "0.2"})
+def settings(fake_apis: FakeApis) -> Settings:
+    """The test worker's providers: SendGrid (down unless a test heals it) then SMTP for
+    critical and transactional mail; Mailgun alone for marketing. Short breaker and retry
+    timings keep the tests quick."""
+    os.environ.update({
+        "FLOWMAIL_APP_ID": TEST_APP_ID, "FLOWMAIL_INDEX_PREFIX": "test-email-events",
+        "FLOWMAIL_WEB_PORT": str(_free_port()), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
+        "FLOWMAIL_PROVIDERS_CRITICAL": "sendgrid,smtp",
+        "FLOWMAIL_PROVIDERS_TRANSACTIONAL": "sendgrid,smtp",
+        "FLOWMAIL_PROVIDERS_MARKETING": "mailgun",
+        "FLOWMAIL_SENDGRID_API_KEY": SENDGRID_KEY, "FLOWMAIL_SENDGRID_HOST": fake_apis.sendgrid_url,
+        "FLOWMAIL_MAILGUN_API_KEY": MAILGUN_KEY, "FLOWMAIL_MAILGUN_DOMAIN": MAILGUN_DOMAIN,
+        "FLOWMAIL_MAILGUN_BASE_URL": fake_apis.mailgun_url,
+        "FLOWMAIL_BREAKER_FAILURES": "3", "FLOWMAIL_BREAKER_COOLDOWN_S": "1",
+        "FLOWMAIL_RETRY_BASE_S": "0.3", "FLOWMAIL_RETRY_CAP_S": "2",
+        "FLOWMAIL_PROVIDER_TIMEOUT_S": "2",
+        "FLOWMAIL_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret",
+        "FLOWMAIL_PSEUDONYM_SECRET": "test-pseudonym-secret",
+    })
+    fake_apis.primary_down()
     return load_settings()
 
 

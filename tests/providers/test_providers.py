@@ -17,7 +17,7 @@ from providers.base import BlockingPool, ProviderError
 from providers.mailgun import MailgunProvider
 from providers.sendgrid import SendGridProvider
 from providers.ses import SesProvider
-from tests.providers.conftest import MAILGUN_DOMAIN, MAILGUN_KEY, SENDGRID_KEY
+from tests.fake_apis import MAILGUN_DOMAIN, MAILGUN_KEY, SENDGRID_KEY
 
 POOL = BlockingPool(4)
 RENDERER = Renderer()
@@ -34,7 +34,7 @@ def message(topic="invoice.issued", index=1):
 def apis(fake_apis):
     fake_apis.reset()
     yield fake_apis
-    fake_apis.reset()
+    fake_apis.primary_down()  # the integration worker's default, should it still run
 
 
 def sendgrid(apis, key=SENDGRID_KEY, timeout=5.0):

@@ -34,6 +34,11 @@ class FakeApis:
     def faults(self, url: str, **plan: object) -> None:
         requests.post(f"{url}/_fake/faults", json=plan, timeout=5).raise_for_status()
 
+    def primary_down(self) -> None:
+        """The integration tests' default: SendGrid answers 500, so mail fails over to SMTP."""
+        self.reset()
+        self.faults(self.sendgrid_url, status=500, count=-1)
+
     def reset(self) -> None:
         for url in (self.sendgrid_url, self.mailgun_url):
             requests.post(f"{url}/_fake/reset", timeout=5).raise_for_status()
