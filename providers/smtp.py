@@ -82,10 +82,15 @@ class SmtpProvider:
             codes = [refusal.code for refusal in error.recipients]
             transient = all(code in _TRANSIENT_CODES for code in codes)
             return ProviderError(self.name, f"recipient refused ({codes})", transient=transient,
-                                 status=codes[0] if codes else None)
+                                 status=codes[0] if codes else None, provider_fault=transient)
+        if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+            return ProviderError(self.name, f"authentication failed ({error.code})",
+                                 transient=True, status=error.code)
         if isinstance(error, aiosmtplib.SMTPResponseException):
+            transient = error.code in _TRANSIENT_CODES
             return ProviderError(self.name, f"{error.code} {error.message}"[:300],
-                                 transient=error.code in _TRANSIENT_CODES, status=error.code)
+                                 transient=transient, status=error.code,
+                                 provider_fault=transient)
         # connection refused, timeouts, disconnects: the server may be back soon
         return ProviderError(self.name, f"{type(error).__name__}: {error}"[:300], transient=True)
 
