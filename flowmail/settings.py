@@ -55,6 +55,9 @@ class Settings:
     providers_marketing: str = _doc("Provider chain for marketing mail.", default="smtp")
     provider_rates: str = _doc("Sends per second per provider (token bucket), name=rate list.",
                                default="ses=14,sendgrid=100,mailgun=100,smtp=500")
+    sender_concurrency: int = _doc("Commands each sender agent handles at once (provider "
+                                   "round trips overlap; per-recipient order is not kept).",
+                                   default=8)
     provider_timeout_s: float = _doc("Timeout of one provider API call.", default=10.0)
     provider_threads: int = _doc("Threads for the blocking SDKs (boto3, sendgrid, requests).",
                                  default=16)

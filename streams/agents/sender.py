@@ -163,7 +163,8 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry, dead:
     stage = SenderStage(priority, registry, chain, renderer, ledger, suppressions, topics, dead,
                         settings, render_pool)
 
-    @app.agent(faust_topic(app, specs[priority.topic]), name=f"sender_{priority.value}")
+    @app.agent(faust_topic(app, specs[priority.topic]), name=f"sender_{priority.value}",
+               concurrency=settings.sender_concurrency)
     async def sender(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await stage.handle(event.message)
