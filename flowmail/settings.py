@@ -53,6 +53,13 @@ class Settings:
     providers_transactional: str = _doc("Provider chain for transactional mail.",
                                         default="smtp")
     providers_marketing: str = _doc("Provider chain for marketing mail.", default="smtp")
+    smart_routing: str = _doc("Priorities whose chain is ordered by score instead of by list.",
+                              default="transactional")
+    routing_weights: str = _doc("Score weights.", default="health=0.4,load=0.3,cost=0.2,geo=0.1")
+    provider_costs: str = _doc("Price per 1,000 emails per provider (any currency).",
+                               default="ses=0.10,sendgrid=0.60,mailgun=0.80,smtp=0.0")
+    provider_regions: str = _doc("Region each provider sends from (us, eu, apac).",
+                                 default="ses=eu,sendgrid=us,mailgun=eu,smtp=eu")
     provider_rates: str = _doc("Sends per second per provider (token bucket), name=rate list.",
                                default="ses=14,sendgrid=100,mailgun=100,smtp=500")
     sender_concurrency: int = _doc("Commands each sender agent handles at once (provider "

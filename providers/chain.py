@@ -8,13 +8,15 @@ retry can help and how long to wait.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from providers.base import Provider, ProviderError, SendResult
 from providers.breaker import CircuitBreaker
 from providers.ratelimit import TokenBucket
+from providers.scoring import ProviderStats, Weights, score
 
 # Wait this long for a token before trying the next provider instead (keeps latency bounded).
 MAX_THROTTLE_WAIT_S = 2.0
@@ -25,6 +27,9 @@ class Guarded:
     provider: Provider
     breaker: CircuitBreaker
     bucket: TokenBucket
+    cost_per_1k: float = 0.0
+    region: str = ""
+    stats: ProviderStats = field(default_factory=ProviderStats)
 
 
 class AllProvidersFailed(ProviderError):
@@ -32,14 +37,25 @@ class AllProvidersFailed(ProviderError):
 
 
 class ProviderChain:
-    def __init__(self, members: Sequence[Guarded]) -> None:
+    """``weights`` set: try providers best score first (smart routing); else in order."""
+
+    def __init__(self, members: Sequence[Guarded], weights: Weights | None = None) -> None:
         if not members:
             raise ValueError("a provider chain needs at least one provider")
         self.members = list(members)
+        self.weights = weights
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    def order(self, region: str = "") -> list[Guarded]:
+        if self.weights is None or len(self.members) < 2:
+            return self.members
+        dearest = max(m.cost_per_1k for m in self.members)
+        return sorted(self.members, key=lambda m: -score(
+            m.stats, m.bucket.rate_per_s, m.cost_per_1k, dearest,
+            bool(region) and m.region == region, self.weights))
+
+    async def send(self, message: EmailMessage, region: str = "") -> SendResult:
         errors: list[ProviderError] = []
-        for member in self.members:
+        for member in self.order(region):
             if not member.breaker.allow():
                 errors.append(ProviderError(member.provider.name, "circuit open", transient=True))
                 continue
@@ -52,9 +68,12 @@ class ProviderChain:
             if wait:
                 await asyncio.sleep(wait)  # slow down instead of hammering the provider
             member.bucket.take()
+            started = time.monotonic()
+            member.stats.in_flight += 1
             try:
                 result = await member.provider.send(message)
             except ProviderError as err:
+                member.stats.observe(not err.provider_fault, (time.monotonic() - started) * 1000)
                 if not err.provider_fault:
                     member.breaker.record_success()  # the provider answered; the message is bad
                     raise
@@ -63,6 +82,9 @@ class ProviderChain:
                     member.bucket.throttled(err.retry_after_s)
                 errors.append(err)
                 continue
+            finally:
+                member.stats.in_flight -= 1
+            member.stats.observe(True, (time.monotonic() - started) * 1000)
             member.breaker.record_success()
             return result
         retry_after = min((e.retry_after_s for e in errors if e.retry_after_s), default=None)

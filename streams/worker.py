@@ -23,6 +23,7 @@ from providers.base import BlockingPool
 from providers.breaker import CircuitBreaker
 from providers.chain import Guarded, ProviderChain
 from providers.ratelimit import TokenBucket
+from providers.scoring import Weights
 from streams import metrics
 from streams.agents import retry, router, sender, sink, suppressions
 from streams.app import create_app
@@ -58,6 +59,10 @@ def provider_chains(settings: Settings, priorities: Iterable[Priority], only: st
     """One breaker and bucket per provider, shared by the priorities' chains; ``only``
     (``--provider``) replaces every chain with that one provider."""
     rates = name_values(settings.provider_rates, "provider_rates")
+    costs = name_values(settings.provider_costs, "provider_costs")
+    regions = name_values(settings.provider_regions, "provider_regions", str)
+    weights = Weights(**name_values(settings.routing_weights, "routing_weights"))
+    smart = {p.strip() for p in settings.smart_routing.split(",")}
     pool = BlockingPool(settings.provider_threads)
     built: dict[str, Guarded] = {}
     chains = {}
@@ -71,9 +76,10 @@ def provider_chains(settings: Settings, priorities: Iterable[Priority], only: st
                 built[name] = Guarded(providers.build(name, settings, pool),
                                       CircuitBreaker(settings.breaker_failures,
                                                      settings.breaker_cooldown_s),
-                                      TokenBucket(rate_per_s=rate, burst=max(1.0, rate)))
+                                      TokenBucket(rate_per_s=rate, burst=max(1.0, rate)),
+                                      costs.get(name, 0.0), regions.get(name, ""))
             members.append(built[name])
-        chains[priority] = ProviderChain(members)
+        chains[priority] = ProviderChain(members, weights if priority.value in smart else None)
     return chains, built
 
 

@@ -23,6 +23,7 @@ from processors.rendering import Renderer
 from providers.backoff import retry_delay_s
 from providers.base import ProviderError
 from providers.chain import ProviderChain
+from providers.scoring import REGION_OF_LOCALE
 from streams import metrics
 from streams.dlq import DeadLetters
 from streams.topics import (
@@ -84,7 +85,7 @@ class SenderStage:
             return
         self.ledger[command.idempotency_key] = SENDING
         try:
-            result = await self.chain.send(email)
+            result = await self.chain.send(email, REGION_OF_LOCALE.get(command.locale, ""))
         except ProviderError as err:
             await self._provider_failed(message, command, err)
             return

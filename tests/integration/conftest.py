@@ -46,6 +46,7 @@ def settings(fake_apis: FakeApis) -> Settings:
         "FLOWMAIL_PROVIDERS_CRITICAL": "sendgrid,smtp",
         "FLOWMAIL_PROVIDERS_TRANSACTIONAL": "sendgrid,smtp",
         "FLOWMAIL_PROVIDERS_MARKETING": "mailgun",
+        "FLOWMAIL_SMART_ROUTING": "",  # list order, so failover is deterministic here
         "FLOWMAIL_SENDGRID_API_KEY": SENDGRID_KEY, "FLOWMAIL_SENDGRID_HOST": fake_apis.sendgrid_url,
         "FLOWMAIL_MAILGUN_API_KEY": MAILGUN_KEY, "FLOWMAIL_MAILGUN_DOMAIN": MAILGUN_DOMAIN,
         "FLOWMAIL_MAILGUN_BASE_URL": fake_apis.mailgun_url,
