@@ -100,10 +100,11 @@ def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
             return False
 
     poll(ready, "the worker to be ready", timeout_s=120)
-    yield Worker(process, log_path, events)
-    process.terminate()
+    running = Worker(process, log_path, events)
+    yield running
+    running.process.terminate()  # a test may have replaced the process (crash recovery)
     try:
-        process.wait(timeout=60)
+        running.process.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        process.kill()
+        running.process.kill()
     log.close()
