@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 QUIET = logging.getLogger("flowmail.kafka")
 
@@ -23,13 +24,30 @@ def group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
         consumer.close()
 
 
-def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+def start_group_at_end(bootstrap: str, group: str, topics: list[str],
+                       timeout_s: float = 120.0) -> None:
     """Commit the current end offsets for ``group``: it will read only what is published next.
 
     A new Faust app id otherwise starts at the earliest retained record and would send again
     every email still in retention (its idempotency ledger is empty). The group must have no
-    running members.
+    running members; a member that died without leaving holds it until its session expires,
+    so this retries until ``timeout_s``.
     """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _commit_end(bootstrap, group, topics)
+            return
+        except KafkaException as err:
+            retriable = err.args[0].code() in {KafkaError.UNKNOWN_MEMBER_ID,
+                                               KafkaError.REBALANCE_IN_PROGRESS,
+                                               KafkaError.ILLEGAL_GENERATION}
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
                          "enable.auto.commit": False})
     try:
