@@ -65,6 +65,9 @@ class Settings:
     sender_concurrency: int = _doc("Commands each sender agent handles at once (provider "
                                    "round trips overlap; per-recipient order is not kept).",
                                    default=8)
+    bulk_batch_size: int = _doc("Marketing commands per batch API call (1 sends one by one).",
+                                default=1000)
+    bulk_batch_seconds: float = _doc("Longest wait to fill a marketing batch.", default=0.5)
     provider_timeout_s: float = _doc("Timeout of one provider API call.", default=10.0)
     provider_threads: int = _doc("Threads for the blocking SDKs (boto3, sendgrid, requests).",
                                  default=16)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import Any
 
 from providers.base import Provider, ProviderError, SendResult
 from providers.breaker import CircuitBreaker
@@ -91,3 +92,52 @@ class ProviderChain:
         summary = "; ".join(str(e) for e in errors)[:500]
         raise AllProvidersFailed("chain", f"no provider took it: {summary}", transient=True,
                                  retry_after_s=retry_after)
+
+
+class NoBulkProvider(Exception):
+    """No provider of the chain can send in bulk right now: send one by one instead."""
+
+
+BulkFactory = Callable[[str, int], Awaitable[Any]]
+
+
+async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,
+                    sender: tuple[str, str]) -> tuple[str, list[SendResult]]:
+    """One batch through the first healthy provider with a batch API.
+
+    ``render(placeholder, max)`` renders the batch in that provider's placeholder syntax.
+    Raises NoBulkProvider when none is usable (the caller sends one by one, with failover),
+    or AllProvidersFailed when every bulk provider failed transiently.
+    """
+    errors: list[ProviderError] = []
+    bulk_members = [m for m in chain.members if getattr(m.provider, "bulk_placeholder", None)]
+    if not bulk_members:
+        raise NoBulkProvider("no provider with a batch API in this chain")
+    for member in bulk_members:
+        if not member.breaker.allow():
+            continue
+        if member.bucket.wait_time() > MAX_THROTTLE_WAIT_S:
+            member.breaker.probing = False
+            continue
+        await asyncio.sleep(member.bucket.wait_time())
+        member.bucket.take()
+        provider: Any = member.provider
+        bulk = await render(provider.bulk_placeholder, provider.bulk_max)
+        try:
+            results = await provider.send_bulk(bulk, sender)
+        except ProviderError as err:
+            if not err.provider_fault:
+                member.breaker.record_success()
+                raise
+            member.breaker.record_failure()
+            if err.status == 429:
+                member.bucket.throttled(err.retry_after_s)
+            errors.append(err)
+            continue
+        member.breaker.record_success()
+        return member.provider.name, results
+    if not errors:
+        raise NoBulkProvider("every bulk provider is open or throttled")
+    retry_after = min((e.retry_after_s for e in errors if e.retry_after_s), default=None)
+    raise AllProvidersFailed("chain", "; ".join(str(e) for e in errors)[:500], transient=True,
+                             retry_after_s=retry_after)

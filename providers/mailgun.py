@@ -3,23 +3,32 @@ headers and attachments survive byte for byte. EU or US base URL from settings."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from email.message import EmailMessage
+from email.utils import formataddr
+from typing import Any
 
 import requests
 
+from processors.bulk import BulkMessage
 from providers.base import BlockingPool, ProviderError, SendResult
 from providers.http_errors import from_status
+
+PLACEHOLDER = "%recipient.{}%"
 
 
 class MailgunProvider:
     name = "mailgun"
+    bulk_placeholder = PLACEHOLDER
+    bulk_max = 1000
 
     def __init__(self, api_key: str, domain: str, base_url: str, pool: BlockingPool,
                  timeout_s: float) -> None:
         if not api_key or not domain:
             raise ValueError("FLOWMAIL_MAILGUN_API_KEY and FLOWMAIL_MAILGUN_DOMAIN must be set")
         self._url = f"{base_url.rstrip('/')}/v3/{domain}/messages.mime"
+        self._batch_url = f"{base_url.rstrip('/')}/v3/{domain}/messages"
         self._session = requests.Session()
         self._session.auth = ("api", api_key)
         self._pool, self._timeout = pool, timeout_s
@@ -50,6 +59,37 @@ class MailgunProvider:
             except ProviderError as err:
                 results.append(err)
         return results
+
+    def _post_batch(self, form: dict[str, Any]) -> str:
+        try:
+            response = self._session.post(self._batch_url, data=form, timeout=self._timeout)
+        except requests.RequestException as err:
+            raise ProviderError(self.name, f"{type(err).__name__}: {err}", transient=True) from err
+        if response.status_code != 200:
+            raise from_status(self.name, response.status_code, response.text,
+                              response.headers.get("Retry-After"))
+        return str(response.json().get("id", ""))
+
+    async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]
+                        ) -> list[SendResult]:
+        """recipient-variables: one call, each recipient sees only its own address."""
+        rendered = bulk.rendered
+        variables = {r.command.recipient: {**r.values, "key": r.command.idempotency_key}
+                     for r in bulk.recipients}
+        unsubscribe = bulk.recipients[0].command.template_data["unsubscribe_url"]
+        form = {
+            "from": formataddr((sender[1], sender[0])),
+            "to": [r.command.recipient for r in bulk.recipients],
+            "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
+            "recipient-variables": json.dumps(variables),
+            "h:X-Flowmail-Idempotency-Key": PLACEHOLDER.format("key"),
+            "h:X-Flowmail-Email-Type": bulk.recipients[0].command.email_type.value,
+            "h:List-Unsubscribe": "<" + unsubscribe.partition("token=")[0] + "token="
+                                  + PLACEHOLDER.format("token") + ">",
+            "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        message_id = await self._pool.run(self._post_batch, form)
+        return [SendResult(self.name, message_id) for _ in bulk.recipients]
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):

@@ -12,6 +12,7 @@ from typing import Any
 import sendgrid
 from python_http_client import exceptions as http_errors
 
+from processors.bulk import BulkMessage
 from providers.base import BlockingPool, ProviderError, SendResult, mime_parts
 from providers.http_errors import from_status
 
@@ -34,8 +35,34 @@ def payload(message: EmailMessage) -> dict[str, Any]:
     return body
 
 
+def bulk_payload(bulk: BulkMessage, reply_headers: dict[str, str]) -> dict[str, Any]:
+    """One request, one personalization per recipient with its substitutions and headers."""
+    first = bulk.recipients[0].command
+    rendered = bulk.rendered
+    return {
+        "from": {"email": reply_headers["from_email"], "name": reply_headers["from_name"]},
+        "subject": rendered.subject,
+        "content": [{"type": "text/plain", "value": rendered.text},
+                    {"type": "text/html", "value": rendered.html}],
+        "headers": {"X-Flowmail-Email-Type": first.email_type.value,
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        "personalizations": [{
+            "to": [{"email": r.command.recipient, "name": r.command.recipient_name or None}],
+            "substitutions": {PLACEHOLDER.format(k): v for k, v in r.values.items()},
+            "headers": {"X-Flowmail-Idempotency-Key": r.command.idempotency_key,
+                        "List-Unsubscribe": "<" + r.command.template_data["unsubscribe_url"]
+                                            + ">"},
+        } for r in bulk.recipients],
+    }
+
+
+PLACEHOLDER = "-{}-"
+
+
 class SendGridProvider:
     name = "sendgrid"
+    bulk_placeholder = PLACEHOLDER
+    bulk_max = MAX_PERSONALIZATIONS
 
     def __init__(self, api_key: str, host: str, pool: BlockingPool, timeout_s: float) -> None:
         if not api_key:
@@ -63,6 +90,14 @@ class SendGridProvider:
             except ProviderError as err:
                 results.append(err)
         return results
+
+    async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]
+                        ) -> list[SendResult]:
+        """All recipients in one call: all accepted or one error for the whole batch."""
+        body = bulk_payload(bulk, {"from_email": sender[0], "from_name": sender[1]})
+        message_id = await self._pool.run(self._post, body)
+        return [SendResult(self.name, f"{message_id}.{index}")
+                for index in range(len(bulk.recipients))]
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import time
 import uuid
 
@@ -43,11 +44,34 @@ def make_app(api_key: str, domain: str) -> web.Application:
             if not form.get("from") or not (form.get("text") or form.get("html")):
                 return web.json_response({"message": "Need at least one of 'text' or 'html' "
                                           "parameters specified"}, status=400)
-            subject, headers, attachments = str(form.get("subject", "")), {}, []
+            return batch(form, recipients)
         message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:12]}@{domain}>"
         state.accepted.append({"id": message_id, "to": recipients, "subject": subject,
                                "headers": {k: str(v) for k, v in headers.items()},
                                "attachments": attachments})
+        return web.json_response({"id": message_id, "message": "Queued. Thank you."})
+
+    def batch(form, recipients: list[str]) -> web.Response:
+        """One message per recipient, %recipient.x% filled from recipient-variables."""
+        try:
+            variables = json.loads(str(form.get("recipient-variables") or "{}"))
+        except ValueError:
+            return web.json_response({"message": "recipient-variables is not valid JSON"},
+                                     status=400)
+        message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:12]}@{domain}>"
+        for recipient in recipients:
+            values = variables.get(recipient, {})
+
+            def fill(text: str, values: dict = values) -> str:
+                for key, value in values.items():
+                    text = text.replace(f"%recipient.{key}%", str(value))
+                return text
+
+            headers = {k[2:]: fill(str(v)) for k, v in form.items() if k.startswith("h:")}
+            state.accepted.append({"id": message_id, "to": [recipient],
+                                   "subject": fill(str(form.get("subject", ""))),
+                                   "headers": headers, "html": fill(str(form.get("html", ""))),
+                                   "attachments": []})
         return web.json_response({"id": message_id, "message": "Queued. Thank you."})
 
     app = web.Application(client_max_size=30 * 1024 * 1024)

@@ -36,6 +36,13 @@ def problems(body: Any) -> list[dict[str, str]]:
     return found
 
 
+def substitute(text: str | None, swap: dict[str, str]) -> str:
+    text = text or ""
+    for key, value in swap.items():
+        text = text.replace(key, value)
+    return text
+
+
 def make_app(api_key: str) -> web.Application:
     state = FakeState()
 
@@ -56,11 +63,14 @@ def make_app(api_key: str) -> web.Application:
             return web.json_response({"errors": found}, status=400)
         message_id = uuid.uuid4().hex[:22]
         for person in body["personalizations"]:
-            state.accepted.append({"id": message_id, "to": [t["email"] for t in person["to"]],
-                                   "subject": body.get("subject"),
-                                   "headers": body.get("headers", {}),
-                                   "attachments": [a["filename"] for a in
-                                                   body.get("attachments", [])]})
+            swap = person.get("substitutions", {})
+            html = next((c["value"] for c in body["content"] if c["type"] == "text/html"), "")
+            state.accepted.append({
+                "id": message_id, "to": [t["email"] for t in person["to"]],
+                "subject": substitute(person.get("subject") or body.get("subject"), swap),
+                "headers": {**body.get("headers", {}), **person.get("headers", {})},
+                "html": substitute(html, swap),
+                "attachments": [a["filename"] for a in body.get("attachments", [])]})
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
     app = web.Application(client_max_size=30 * 1024 * 1024)

@@ -163,9 +163,13 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry, dead:
               "alerts": faust_topic(app, specs[ALERTS])}
     stage = SenderStage(priority, registry, chain, renderer, ledger, suppressions, topics, dead,
                         settings, render_pool)
+    source = faust_topic(app, specs[priority.topic])
+    if priority is Priority.MARKETING and settings.bulk_batch_size > 1:
+        from streams.agents import bulk_sender
+        bulk_sender.register(app, settings, stage, source)
+        return
 
-    @app.agent(faust_topic(app, specs[priority.topic]), name=f"sender_{priority.value}",
-               concurrency=settings.sender_concurrency)
+    @app.agent(source, name=f"sender_{priority.value}", concurrency=settings.sender_concurrency)
     async def sender(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await stage.handle(event.message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -12,8 +13,6 @@ from typing import Any, TypeVar
 
 import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-
-from processors.message import IDEMPOTENCY_HEADER
 
 T = TypeVar("T")
 
@@ -85,15 +84,38 @@ def read_topic(bootstrap: str, topic: str, since: dict[int, int]) -> list[Any]:
     return records
 
 
+_KEY = re.compile(rb"X-Flowmail-Idempotency-Key:\s*([0-9a-f]{40})")
+_index: dict[str, str | None] = {}  # file path -> idempotency key, each file read once
+
+
 def outbox(outbox_dir: Path) -> dict[str, list[EmailMessage]]:
-    """Idempotency key -> every message in the outbox carrying it."""
+    """Idempotency key -> every message in the outbox carrying it (parsed on demand)."""
     found: dict[str, list[EmailMessage]] = {}
     for path in sorted(outbox_dir.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        key = message[IDEMPOTENCY_HEADER]
+        name = str(path)
+        if name not in _index:
+            match = _KEY.search(path.read_bytes()[:8192])
+            _index[name] = match.group(1).decode() if match else None
+        key = _index[name]
         if key:
-            found.setdefault(str(key).strip(), []).append(message)
+            found.setdefault(key, []).append(_LazyMessage(path))  # type: ignore[arg-type]
     return found
+
+
+class _LazyMessage:
+    """Parses the .eml the first time a test looks inside it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path, self._message = path, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._message is None:
+            self._message = email.message_from_bytes(self._path.read_bytes(),
+                                                     policy=email.policy.default)
+        return getattr(self._message, name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__("__getitem__")(name)
 
 
 def search(opensearch_url: str, index: str, query: dict[str, Any], size: int = 100

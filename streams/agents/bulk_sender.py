@@ -1,0 +1,109 @@
+"""Marketing in bulk: commands are taken in batches, grouped by (campaign, variant, locale),
+rendered once per group and sent through a provider batch API, 1,000 recipients a call.
+
+Everything per recipient (ledger, suppression, delivery events, retries) stays as in the
+one-by-one sender, which is also the fallback when no provider of the chain has a batch API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any
+
+from flowmail.settings import Settings
+from flowmail.vocab import DeliveryStatus
+from processors.bulk import group, render_bulk
+from processors.commands import EmailCommand
+from providers.base import ProviderError
+from providers.chain import NoBulkProvider, send_bulk
+from streams import metrics
+from streams.agents.sender import SENDING, SenderStage
+from streams.topics import COMMAND_SUBJECT
+
+if TYPE_CHECKING:
+    import faust
+    from faust.types import EventT
+
+BATCH_MAX = 1000
+
+
+class BulkSenderStage:
+    def __init__(self, single: SenderStage, settings: Settings) -> None:
+        self.single = single
+        name, address = parseaddr(settings.mail_from)
+        self.sender = (address, name)
+
+    async def handle_batch(self, events: list[EventT]) -> None:
+        pending: list[tuple[EventT, EmailCommand]] = []
+        for event in events:
+            command = await self._admit(event)
+            if command is not None:
+                pending.append((event, command))
+        by_command = {c.command_id: e for e, c in pending}
+        for commands in group([c for _, c in pending]):
+            for start in range(0, len(commands), BATCH_MAX):
+                chunk = commands[start:start + BATCH_MAX]
+                await self._send_chunk(chunk, by_command)
+
+    async def _admit(self, event: EventT) -> EmailCommand | None:
+        """Decode, skip duplicates and suppressed recipients (reported), else pending."""
+        stage = self.single
+        try:
+            command = EmailCommand.from_record(
+                stage.registry.decode(COMMAND_SUBJECT, event.message.value))
+        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
+            await stage.dead.reject(event.message, err, stage=f"sender.{stage.priority.value}")
+            return None
+        previous = stage.ledger.get(command.idempotency_key)
+        if previous is not None and previous.startswith("sent"):
+            await stage.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
+                               reason=f"ledger: {previous}")
+            return None
+        suppressed = stage._suppression(command)
+        if suppressed:
+            await stage.report(command, DeliveryStatus.SUPPRESSED, reason=suppressed)
+            return None
+        return command
+
+    async def _send_chunk(self, chunk: list[EmailCommand], by_command: dict[str, Any]) -> None:
+        stage = self.single
+        loop = asyncio.get_running_loop()
+
+        async def render(placeholder: str, _max: int) -> Any:
+            return await loop.run_in_executor(stage.render_pool, render_bulk, stage.renderer,
+                                              chunk, placeholder)
+
+        for command in chunk:
+            stage.ledger[command.idempotency_key] = SENDING
+        try:
+            provider, results = await send_bulk(stage.chain, render, len(chunk), self.sender)
+        except NoBulkProvider:
+            for command in chunk:  # one by one, with the chain's failover
+                del stage.ledger[command.idempotency_key]
+                await stage.handle(by_command[command.command_id].message)
+            return
+        except ProviderError as err:
+            for command in chunk:
+                await stage._provider_failed(by_command[command.command_id].message, command,
+                                             err)
+            return
+        now_ms = time.time() * 1000
+        for command, result in zip(chunk, results, strict=True):
+            stage.ledger[command.idempotency_key] = f"sent:{provider}"
+            latency_ms = now_ms - command.event_published_at
+            metrics.SEND_LATENCY.labels(stage.priority.value).observe(latency_ms / 1000)
+            await stage.report(command, DeliveryStatus.SENT, provider=provider,
+                               provider_message_id=result.provider_message_id,
+                               latency_ms=latency_ms)
+
+
+def register(app: faust.App, settings: Settings, single: SenderStage, topic: Any) -> None:
+    stage = BulkSenderStage(single, settings)
+
+    @app.agent(topic, name=f"sender_{single.priority.value}")
+    async def bulk_sender(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.bulk_batch_size,
+                                              within=settings.bulk_batch_seconds):
+            await stage.handle_batch(batch)

@@ -1,0 +1,93 @@
+"""Batch APIs: one rendering and one call for many recipients, each personalized."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from flowmail.samples import campaign_launched, user_created
+from processors.bulk import group, render_bulk
+from processors.profiles import profile_from_user_created
+from processors.rendering import Renderer
+from processors.routing import fan_out_campaign
+from providers.breaker import CircuitBreaker
+from providers.chain import AllProvidersFailed, Guarded, NoBulkProvider, ProviderChain, send_bulk
+from providers.ratelimit import TokenBucket
+from providers.smtp import SmtpProvider
+from tests.providers.test_providers import mailgun, sendgrid
+
+SENDER = ("no-reply@shopflow.example", "Nordlicht Outdoor")
+RENDERER = Renderer()
+
+
+def campaign_commands(count=12):
+    now = dt.datetime.now(dt.UTC)
+    profiles = []
+    for i in range(count):
+        profile = profile_from_user_created(user_created(i, now), 0)
+        profile.update(marketing_opt_in=True, locale="de", first_name=f"Kim<{i}>",
+                       email=f"kim.{i}@example.org")
+        profiles.append(profile)
+    event = campaign_launched(now=now)
+    event["variants"][0]["subject"] = "Hallo {{ first_name }}, Winterschlussverkauf"
+    commands, _ = fan_out_campaign(event, "campaign.launched", profiles, 1, 1, b"u", b"p")
+    return commands
+
+
+@pytest.fixture
+def apis(fake_apis):
+    fake_apis.reset()
+    yield fake_apis
+    fake_apis.primary_down()
+
+
+def guard(provider):
+    return Guarded(provider, CircuitBreaker(3, 30), TokenBucket(1000, 1000))
+
+
+@pytest.mark.parametrize("which", ["sendgrid", "mailgun"])
+async def test_one_call_many_personalized_recipients(apis, which):
+    chunk = max(group(campaign_commands()), key=len)  # one (campaign, variant, locale) group
+    provider = sendgrid(apis) if which == "sendgrid" else mailgun(apis)
+    url = apis.sendgrid_url if which == "sendgrid" else apis.mailgun_url
+
+    async def render(placeholder, _max):
+        return render_bulk(RENDERER, chunk, placeholder)
+
+    name, results = await send_bulk(ProviderChain([guard(provider)]), render, len(chunk), SENDER)
+    assert name == which and len(results) == len(chunk)
+    accepted = {m["to"][0]: m for m in apis.accepted(url)}
+    assert set(accepted) == {c.recipient for c in chunk}
+    for command in chunk:
+        mail = accepted[command.recipient]
+        first = command.template_data["first_name"]
+        escaped = first.replace("<", "&lt;").replace(">", "&gt;")
+        assert mail["headers"]["X-Flowmail-Idempotency-Key"] == command.idempotency_key
+        token = command.template_data["unsubscribe_url"].partition("token=")[2]
+        assert mail["headers"]["List-Unsubscribe"].endswith(f"token={token}>")
+        assert escaped in mail["html"] and "<script" not in mail["html"]
+        if command.template_data["variant"]["variant_id"] == "A":
+            assert mail["subject"] == f"Hallo {escaped}, Winterschlussverkauf"
+
+
+async def test_failover_between_batch_providers(apis):
+    chunk = group(campaign_commands())[0]
+    apis.faults(apis.sendgrid_url, status=503, count=-1)
+    chain = ProviderChain([guard(sendgrid(apis)), guard(mailgun(apis))])
+
+    async def render(placeholder, _max):
+        return render_bulk(RENDERER, chunk, placeholder)
+
+    name, _ = await send_bulk(chain, render, len(chunk), SENDER)
+    assert name == "mailgun" and len(apis.accepted(apis.mailgun_url)) == len(chunk)
+    apis.faults(apis.mailgun_url, status=429, count=-1, retry_after=9)
+    with pytest.raises(AllProvidersFailed) as err:
+        await send_bulk(ProviderChain([guard(mailgun(apis))]), render, len(chunk), SENDER)
+    assert err.value.retry_after_s == 9
+
+
+async def test_chain_without_batch_api_says_so():
+    chain = ProviderChain([guard(SmtpProvider("127.0.0.1", 1))])
+    with pytest.raises(NoBulkProvider):
+        await send_bulk(chain, None, 1, SENDER)
