@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
+
+from faust.streams import _current_event as _current_event_contextvar
 
 from flowmail.settings import Settings
 from flowmail.vocab import DeliveryStatus
@@ -27,6 +32,17 @@ if TYPE_CHECKING:
     from faust.types import EventT
 
 BATCH_MAX = 1000
+
+
+@contextmanager
+def as_current(event: EventT) -> Iterator[None]:
+    """Faust writes a table change to the partition of the *current* event, which it sets
+    only while iterating a stream one event at a time; a batch sets it per command here."""
+    token = _current_event_contextvar.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event_contextvar.reset(token)
 
 
 class BulkSenderStage:
@@ -76,22 +92,27 @@ class BulkSenderStage:
                                               chunk, placeholder)
 
         for command in chunk:
-            stage.ledger[command.idempotency_key] = SENDING
+            with as_current(by_command[command.command_id]):
+                stage.ledger[command.idempotency_key] = SENDING
         try:
             provider, results = await send_bulk(stage.chain, render, len(chunk), self.sender)
         except NoBulkProvider:
             for command in chunk:  # one by one, with the chain's failover
-                del stage.ledger[command.idempotency_key]
-                await stage.handle(by_command[command.command_id].message)
+                event = by_command[command.command_id]
+                with as_current(event):
+                    del stage.ledger[command.idempotency_key]
+                    await stage.handle(event.message)
             return
         except ProviderError as err:
             for command in chunk:
-                await stage._provider_failed(by_command[command.command_id].message, command,
-                                             err)
+                event = by_command[command.command_id]
+                with as_current(event):
+                    await stage._provider_failed(event.message, command, err)
             return
         now_ms = time.time() * 1000
         for command, result in zip(chunk, results, strict=True):
-            stage.ledger[command.idempotency_key] = f"sent:{provider}"
+            with as_current(by_command[command.command_id]):
+                stage.ledger[command.idempotency_key] = f"sent:{provider}"
             latency_ms = now_ms - command.event_published_at
             metrics.SEND_LATENCY.labels(stage.priority.value).observe(latency_ms / 1000)
             await stage.report(command, DeliveryStatus.SENT, provider=provider,
