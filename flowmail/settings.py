@@ -144,7 +144,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {}
     for spec in fields(Settings):
         raw = env.get(f"FLOWMAIL_{spec.name.upper()}")
-        if raw is not None and raw != "":
+        # an empty value is a value for text settings (FLOWMAIL_PDF_ATTACHMENTS= means none)
+        # and means "unset" for numbers and paths
+        if raw is not None and (raw != "" or spec.type == "str"):
             values[spec.name] = _convert(spec.name, raw, spec.type)
     settings = Settings(**values)
     if settings.smtp_tls not in {"none", "starttls", "tls"}:

@@ -41,10 +41,14 @@ def key(event, email_type="order_confirmation"):
 
 
 def test_primary_down_mail_fails_over_and_the_breaker_recovers(worker, settings, fake_apis):
-    event = order_for_new_address()
-    publish(settings, "order.placed", event)
-    poll(lambda: outbox(settings.outbox_dir).get(key(event)), "the email via SMTP (failover)")
-    poll(lambda: statuses(settings, event) == [("sent", "smtp")], "a sent event from smtp")
+    events = [order_for_new_address(i) for i in range(4)]  # > FLOWMAIL_BREAKER_FAILURES
+    for event in events:
+        publish(settings, "order.placed", event)
+    for event in events:
+        poll(lambda e=event: outbox(settings.outbox_dir).get(key(e)),
+             "the email via SMTP (failover)")
+        poll(lambda e=event: statuses(settings, e) == [("sent", "smtp")],
+             "a sent event from smtp")
     poll(lambda: 'flowmail_provider_breaker_open{provider="sendgrid"} 1.0' in requests.get(
         f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).text,
         "the SendGrid breaker to be reported open", timeout_s=15)

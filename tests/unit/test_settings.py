@@ -32,3 +32,8 @@ def test_secrets_are_not_shown():
                               "FLOWMAIL_PSEUDONYM_SECRET": "pepper"})
     assert "hunter2" not in repr(settings) and "pepper" not in repr(settings)
     assert all("hunter2" not in row[1] for row in describe())
+
+
+def test_empty_text_value_is_a_value_but_empty_number_is_unset():
+    settings = load_settings({"FLOWMAIL_PDF_ATTACHMENTS": "", "FLOWMAIL_SMTP_PORT": ""})
+    assert settings.pdf_attachments == "" and settings.smtp_port == 1025
