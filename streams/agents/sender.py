@@ -26,6 +26,7 @@ from providers.chain import ProviderChain
 from providers.scoring import REGION_OF_LOCALE
 from streams import metrics
 from streams.dlq import DeadLetters
+from streams.keyed_locks import KeyedLocks
 from streams.topics import (
     ALERTS,
     COMMAND_SUBJECT,
@@ -61,6 +62,7 @@ class SenderStage:
         self.max_attempts = int(name_values(settings.retry_max_attempts, "retry_max_attempts",
                                             int).get(priority.value, 3))
         self.retry_base_s, self.retry_cap_s = settings.retry_base_s, settings.retry_cap_s
+        self._locks = KeyedLocks()
 
     async def handle(self, message: Message) -> None:
         try:
@@ -68,6 +70,11 @@ class SenderStage:
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage=f"sender.{self.priority.value}")
             return
+        # Concurrent actors: two copies of one command must not both pass the ledger check.
+        async with self._locks.hold(command.idempotency_key):
+            await self._send_once(message, command)
+
+    async def _send_once(self, message: Message, command: EmailCommand) -> None:
         previous = self.ledger.get(command.idempotency_key)
         if previous is not None and previous.startswith("sent"):
             await self.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
