@@ -79,7 +79,7 @@ class MailgunProvider:
         unsubscribe = bulk.recipients[0].command.template_data["unsubscribe_url"]
         form = {
             "from": formataddr((sender[1], sender[0])),
-            "to": [r.command.recipient for r in bulk.recipients],
+            "to": ",".join(r.command.recipient for r in bulk.recipients),  # one field, not 1,000
             "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
             "recipient-variables": json.dumps(variables),
             "h:X-Flowmail-Idempotency-Key": PLACEHOLDER.format("key"),
