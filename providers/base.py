@@ -51,6 +51,18 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
+async def send_each(provider: Provider, messages: Sequence[EmailMessage]
+                    ) -> list[SendResult | ProviderError]:
+    """``send_many`` for providers without a multi-message API: one call each, in order."""
+    results: list[SendResult | ProviderError] = []
+    for message in messages:
+        try:
+            results.append(await provider.send(message))
+        except ProviderError as err:
+            results.append(err)
+    return results
+
+
 class BlockingPool:
     """A bounded thread pool for SDKs that block (boto3, sendgrid, requests)."""
 

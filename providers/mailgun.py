@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from processors.bulk import BulkMessage
-from providers.base import BlockingPool, ProviderError, SendResult
+from providers.base import BlockingPool, ProviderError, SendResult, send_each
 from providers.http_errors import from_status
 
 PLACEHOLDER = "%recipient.{}%"
@@ -52,13 +52,7 @@ class MailgunProvider:
 
     async def send_many(self, messages: Sequence[EmailMessage]
                         ) -> list[SendResult | ProviderError]:
-        results: list[SendResult | ProviderError] = []
-        for message in messages:
-            try:
-                results.append(await self.send(message))
-            except ProviderError as err:
-                results.append(err)
-        return results
+        return await send_each(self, messages)
 
     def _post_batch(self, form: dict[str, Any]) -> str:
         try:

@@ -13,7 +13,7 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from processors.bulk import BulkMessage
-from providers.base import BlockingPool, ProviderError, SendResult, mime_parts
+from providers.base import BlockingPool, ProviderError, SendResult, mime_parts, send_each
 from providers.http_errors import from_status
 
 MAX_PERSONALIZATIONS = 1000
@@ -83,13 +83,7 @@ class SendGridProvider:
 
     async def send_many(self, messages: Sequence[EmailMessage]
                         ) -> list[SendResult | ProviderError]:
-        results: list[SendResult | ProviderError] = []
-        for message in messages:
-            try:
-                results.append(await self.send(message))
-            except ProviderError as err:
-                results.append(err)
-        return results
+        return await send_each(self, messages)
 
     async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]
                         ) -> list[SendResult]:

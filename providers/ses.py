@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from providers.base import BlockingPool, ProviderError, SendResult
+from providers.base import BlockingPool, ProviderError, SendResult, send_each
 
 THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
               "LimitExceededException", "SendingPausedException"}
@@ -46,13 +46,7 @@ class SesProvider:
 
     async def send_many(self, messages: Sequence[EmailMessage]
                         ) -> list[SendResult | ProviderError]:
-        results: list[SendResult | ProviderError] = []
-        for message in messages:
-            try:
-                results.append(await self.send(message))
-            except ProviderError as err:
-                results.append(err)
-        return results
+        return await send_each(self, messages)
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):
