@@ -33,6 +33,17 @@ class Guarded:
     stats: ProviderStats = field(default_factory=ProviderStats)
 
 
+def record_failure(member: Guarded, err: ProviderError) -> ProviderError:
+    """Breaker and bucket bookkeeping; a message-side refusal is re-raised (no failover)."""
+    if not err.provider_fault:
+        member.breaker.record_success()  # the provider answered; the message is bad
+        raise err
+    member.breaker.record_failure()
+    if err.status == 429:
+        member.bucket.throttled(err.retry_after_s)
+    return err
+
+
 class AllProvidersFailed(ProviderError):
     """No provider sent it. ``transient``: a retry later may succeed."""
 
@@ -75,13 +86,7 @@ class ProviderChain:
                 result = await member.provider.send(message)
             except ProviderError as err:
                 member.stats.observe(not err.provider_fault, (time.monotonic() - started) * 1000)
-                if not err.provider_fault:
-                    member.breaker.record_success()  # the provider answered; the message is bad
-                    raise
-                member.breaker.record_failure()
-                if err.status == 429:
-                    member.bucket.throttled(err.retry_after_s)
-                errors.append(err)
+                errors.append(record_failure(member, err))
                 continue
             finally:
                 member.stats.in_flight -= 1
@@ -126,13 +131,7 @@ async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,
         try:
             results = await provider.send_bulk(bulk, sender)
         except ProviderError as err:
-            if not err.provider_fault:
-                member.breaker.record_success()
-                raise
-            member.breaker.record_failure()
-            if err.status == 429:
-                member.bucket.throttled(err.retry_after_s)
-            errors.append(err)
+            errors.append(record_failure(member, err))
             continue
         member.breaker.record_success()
         return member.provider.name, results
