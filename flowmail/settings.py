@@ -41,6 +41,8 @@ class Settings:
     smtp_username: str = _doc("SMTP user name; empty means no authentication.", default="")
     smtp_password: str = _doc("SMTP password (secret: environment only).", default="", repr=False)
     smtp_tls: str = _doc("SMTP transport security: none, starttls or tls.", default="none")
+    smtp_ca_file: str = _doc("CA bundle to verify the SMTP server's certificate (empty: the "
+                             "system's).", default="")
     smtp_pool_size: int = _doc("SMTP connections kept open per worker process.", default=4)
     smtp_timeout_s: float = _doc("SMTP connect/command timeout in seconds.", default=10.0)
     pseudonym_secret: str = _doc("HMAC key that turns addresses into recipient keys "

@@ -16,7 +16,8 @@ Factory = Callable[[Settings, BlockingPool], Provider]
 FACTORIES: dict[str, Factory] = {
     "smtp": lambda s, _: SmtpProvider(s.smtp_host, s.smtp_port, username=s.smtp_username,
                                       password=s.smtp_password, tls=s.smtp_tls,
-                                      pool_size=s.smtp_pool_size, timeout_s=s.smtp_timeout_s),
+                                      pool_size=s.smtp_pool_size, timeout_s=s.smtp_timeout_s,
+                                      ca_file=s.smtp_ca_file),
     "sendgrid": lambda s, pool: SendGridProvider(s.sendgrid_api_key, s.sendgrid_host, pool,
                                                  s.provider_timeout_s),
     "mailgun": lambda s, pool: MailgunProvider(s.mailgun_api_key, s.mailgun_domain,

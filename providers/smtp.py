@@ -18,11 +18,13 @@ class SmtpProvider:
     name = "smtp"
 
     def __init__(self, host: str, port: int, *, username: str = "", password: str = "",
-                 tls: str = "none", pool_size: int = 4, timeout_s: float = 10.0) -> None:
+                 tls: str = "none", pool_size: int = 4, timeout_s: float = 10.0,
+                 ca_file: str = "") -> None:
         self._options = {
             "hostname": host, "port": port, "timeout": timeout_s,
             "use_tls": tls == "tls", "start_tls": True if tls == "starttls" else False,
             "username": username or None, "password": password or None,
+            "cert_bundle": ca_file or None,  # None: the system's CAs
         }
         self._pool: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(pool_size)

@@ -81,3 +81,60 @@ async def test_unreachable_server_is_transient():
     with pytest.raises(ProviderError) as err:
         await provider.send(message())
     assert err.value.transient and err.value.provider_fault
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """aiosmtpd with STARTTLS required and AUTH (only over TLS), a self-signed certificate."""
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"flowmail" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok)
+
+    handler = Answering()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True, authenticator=authenticate,
+                            auth_require_tls=True, auth_required=True)
+    controller.start()
+    yield handler, port, str(cert)
+    controller.stop()
+
+
+async def test_starttls_and_authentication(tls_server):
+    handler, port, ca = tls_server
+    provider = SmtpProvider("127.0.0.1", port, tls="starttls", username="flowmail",
+                            password="s3cret", ca_file=ca)
+    await provider.send(message())
+    await provider.close()
+    assert len(handler.received) == 1
+
+
+async def test_wrong_password_is_a_provider_fault(tls_server):
+    _, port, ca = tls_server
+    provider = SmtpProvider("127.0.0.1", port, tls="starttls", username="flowmail",
+                            password="wrong", ca_file=ca)
+    with pytest.raises(ProviderError) as err:
+        await provider.send(message())
+    assert err.value.transient and err.value.provider_fault
+
+
+async def test_untrusted_certificate_is_refused(tls_server):
+    _, port, _ = tls_server
+    provider = SmtpProvider("127.0.0.1", port, tls="starttls", username="flowmail",
+                            password="s3cret")  # system CAs do not know this certificate
+    with pytest.raises(ProviderError):
+        await provider.send(message())
