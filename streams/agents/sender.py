@@ -96,11 +96,18 @@ class SenderStage:
         except ProviderError as err:
             await self._provider_failed(message, command, err)
             return
-        self.ledger[command.idempotency_key] = f"sent:{result.provider}"
+        await self._record_sent(command.idempotency_key, f"sent:{result.provider}")
         latency_ms = time.time() * 1000 - command.event_published_at
         metrics.SEND_LATENCY.labels(self.priority.value).observe(latency_ms / 1000)
         await self.report(command, DeliveryStatus.SENT, provider=result.provider,
                           provider_message_id=result.provider_message_id, latency_ms=latency_ms)
+
+    async def _record_sent(self, key: str, value: str) -> None:
+        """Write the ledger entry and wait until the broker has it: a crash right after a
+        provider accepted can then repeat only the sends still in flight, not the ledger
+        writes still sitting in the producer's buffer."""
+        self.ledger.data[key] = value
+        await self.ledger.send_changelog(self.ledger.partition_for_key(key), key, value)
 
     def _suppression(self, command: EmailCommand) -> str | None:
         if command.email_type in NEVER_SUPPRESSED:
