@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 
 import requests
 
+from bench.report import emit
 from flowmail.samples import SAMPLES, campaign_launched, user_created
 from processors.bulk import group, render_bulk
 from processors.message import build_message
@@ -111,10 +111,7 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     result = asyncio.run(main_async(args.n))
-    print(json.dumps(result, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

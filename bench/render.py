@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import time
 
+from bench.report import emit
 from flowmail.samples import SAMPLES, campaign_launched, user_created
 from flowmail.vocab import EmailType
 from processors.commands import EmailCommand
@@ -63,10 +63,7 @@ def main() -> None:
     renderer = Renderer()
     result = {kind.value: measure(renderer, commands, args.seconds)
               for kind, commands in sorted(commands_by_type().items())}
-    print(json.dumps(result, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import resource
 import statistics
 import time
 
+from bench.report import emit
 from flowmail.avro import registry
 from flowmail.samples import SAMPLES
 from processors.routing import route
@@ -64,10 +64,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args()
     result = run(args.n)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -112,16 +112,20 @@ def _totals(pdf: FPDF, lines: list[tuple[str, str]]) -> None:
         pdf.cell(35, 6, value, align="R", new_x="LMARGIN", new_y="NEXT")
 
 
+def _heading(pdf: FPDF, shop: dict[str, Any], title: str) -> None:
+    pdf.set_font_size(16)
+    pdf.cell(0, 10, f"{shop['name']} · {title}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font_size(10)
+    pdf.multi_cell(0, 5, shop.get("postal_address") or "", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+
+
 def invoice_pdf(data: dict[str, Any], locale: str, fmt: Formatters) -> bytes:
     """The invoice of an ``invoice.issued`` email."""
     _ = fmt.gettext
     pdf = _document(locale)
     shop, customer, currency = data["shop"], data["customer"], data["currency"]
-    pdf.set_font_size(16)
-    pdf.cell(0, 10, f"{shop['name']} · {_(LABELS['invoice'])}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font_size(10)
-    pdf.multi_cell(0, 5, shop.get("postal_address") or "", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
+    _heading(pdf, shop, _(LABELS["invoice"]))
     pdf.multi_cell(0, 5, f"{_(LABELS['number'])}: {data['invoice_id']}\n"
                          f"{_(LABELS['due'])}: {fmt.date(data['due_date'])}\n"
                          f"{_(LABELS['bill_to'])}: {customer['first_name']} "
@@ -143,11 +147,7 @@ def order_pdf(data: dict[str, Any], locale: str, fmt: Formatters) -> bytes:
     _ = fmt.gettext
     pdf = _document(locale)
     shop, address, currency = data["shop"], data["shipping_address"], data["currency"]
-    pdf.set_font_size(16)
-    pdf.cell(0, 10, f"{shop['name']} · {_(LABELS['order'])}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font_size(10)
-    pdf.multi_cell(0, 5, shop.get("postal_address") or "", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
+    _heading(pdf, shop, _(LABELS["order"]))
     ship_to = "\n".join(x for x in (address["name"], address["line1"], address.get("line2"),
                                     f"{address['postal_code']} {address['city']}",
                                     address["country"]) if x)

@@ -35,11 +35,14 @@ class MailgunProvider:
 
     def _post(self, message: EmailMessage) -> str:
         recipients = [a.addr_spec for a in message["To"].addresses]
+        return self._call(self._url, data={"to": recipients},
+                          files={"message": ("message.mime", message.as_bytes(),
+                                             "message/rfc822")})
+
+    def _call(self, url: str, **body: Any) -> str:
+        """POST, map transport and HTTP errors to ProviderError, return Mailgun's id."""
         try:
-            response = self._session.post(
-                self._url, data={"to": recipients},
-                files={"message": ("message.mime", message.as_bytes(), "message/rfc822")},
-                timeout=self._timeout)
+            response = self._session.post(url, timeout=self._timeout, **body)
         except requests.RequestException as err:
             raise ProviderError(self.name, f"{type(err).__name__}: {err}", transient=True) from err
         if response.status_code != 200:
@@ -53,16 +56,6 @@ class MailgunProvider:
     async def send_many(self, messages: Sequence[EmailMessage]
                         ) -> list[SendResult | ProviderError]:
         return await send_each(self, messages)
-
-    def _post_batch(self, form: dict[str, Any]) -> str:
-        try:
-            response = self._session.post(self._batch_url, data=form, timeout=self._timeout)
-        except requests.RequestException as err:
-            raise ProviderError(self.name, f"{type(err).__name__}: {err}", transient=True) from err
-        if response.status_code != 200:
-            raise from_status(self.name, response.status_code, response.text,
-                              response.headers.get("Retry-After"))
-        return str(response.json().get("id", ""))
 
     async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]
                         ) -> list[SendResult]:
@@ -82,7 +75,7 @@ class MailgunProvider:
                                   + PLACEHOLDER.format("token") + ">",
             "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
-        message_id = await self._pool.run(self._post_batch, form)
+        message_id = await self._pool.run(lambda: self._call(self._batch_url, data=form))
         return [SendResult(self.name, message_id) for _ in bulk.recipients]
 
     def classify(self, error: BaseException) -> ProviderError:
