@@ -10,13 +10,17 @@ from email_validator import EmailNotValidError, validate_email
 from flowmail.vocab import RejectReason
 from processors.errors import RejectedInput
 
-_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
+# NUL, and every character str.splitlines() breaks on (CR, LF, VT, FF, FS, GS, RS, NEL,
+# LS, PS): the email package refuses them all in headers, so they must be refused here.
+_FORBIDDEN_IN_HEADERS = ("\x00", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",
+                         "\x85", "\u2028", "\u2029")
 
 
 def header_safe(field: str, value: str, max_len: int = 998) -> str:
     """Reject CR, LF and NUL (header injection) and over-long values; never silently strip."""
     if any(ch in value for ch in _FORBIDDEN_IN_HEADERS):
-        raise RejectedInput(RejectReason.HEADER_INJECTION, f"{field} contains CR, LF or NUL")
+        raise RejectedInput(RejectReason.HEADER_INJECTION,
+                            f"{field} contains a line break or NUL")
     if len(value) > max_len:
         raise RejectedInput(RejectReason.HEADER_INJECTION,
                             f"{field} is {len(value)} characters, over {max_len}")

@@ -68,3 +68,13 @@ def test_unknown_topic_is_rejected():
     with pytest.raises(RejectedInput) as err:
         route("does.not.exist", {}, NOW, NOW)
     assert err.value.reason is RejectReason.UNSUPPORTED_TOPIC
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_every_line_separator_is_refused_in_header_values(separator):
+    """Found by the hostile-input property test: a corrupted payload with a vertical tab."""
+    event = order_placed(1)
+    event["customer"]["first_name"] = f"Eve{separator}Bcc: x@evil.org"
+    with pytest.raises(RejectedInput) as err:
+        routed(event)
+    assert err.value.reason is RejectReason.HEADER_INJECTION
