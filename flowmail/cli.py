@@ -182,6 +182,56 @@ def demo(count: int) -> None:
     click.echo("stop the stack with: .venv/bin/flowmail stack down")
 
 
+@main.command()
+@click.option("--n", "n", default=20_000, show_default=True,
+              help="Emails (the case study's daily mix scaled to N; marketing as campaign "
+                   "recipients).")
+@click.option("--provider", type=click.Choice(["smtp", "sendgrid", "mailgun"]), default="smtp",
+              show_default=True, help="smtp: postfix smtp-sink on a free port (or "
+              "--smtp-host/--smtp-port); sendgrid/mailgun: the fake APIs.")
+@click.option("--scenario", type=click.Choice(["mix", "backlog"]), default="mix",
+              show_default=True, help="backlog: 20,000 marketing, then 200 critical emails.")
+@click.option("--workers", default=1, show_default=True, help="Worker processes in one group.")
+@click.option("--repeat", default=1, show_default=True, help="Runs; the report gives medians.")
+@click.option("--smtp-host", default=None, help="Send to this SMTP server instead.")
+@click.option("--smtp-port", type=int, default=None)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the result here too.")
+@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
+              help="Report, plots and worker logs (default .flowmail/bench/<time>).")
+@click.option("--no-limits", is_flag=True, help="Skip the raw smtp-sink and Kafka limits.")
+@click.option("--profile", is_flag=True, help="Sample worker 0 with py-spy while it runs.")
+@click.option("--timeout", "timeout_s", default=900.0, show_default=True)
+def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
+          smtp_host: str | None, smtp_port: int | None, json_path: str | None,
+          report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float) -> None:
+    """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
+    from pathlib import Path
+
+    from bench.e2e import Options, run_bench
+    from bench.markdown import write_report
+    from bench.sinks import BenchError
+    from flowmail.localstack import StackError
+    if n < 8 or workers < 1 or repeat < 1:
+        raise click.BadParameter("--n must be >= 8, --workers and --repeat >= 1")
+    if bool(smtp_host) != bool(smtp_port):
+        raise click.BadParameter("--smtp-host and --smtp-port go together")
+    options = Options(n=n, provider=provider, scenario=scenario, workers=workers,
+                      repeat=repeat, smtp_host=smtp_host, smtp_port=smtp_port,
+                      timeout_s=timeout_s, limits=not no_limits, profile=profile,
+                      report_dir=Path(report_dir) if report_dir else None)
+    try:
+        result = run_bench(_settings(), options)
+    except (BenchError, StackError) as err:
+        raise click.ClickException(str(err)) from err
+    report = write_report(result, "flowmail bench " + " ".join(sys.argv[2:]))
+    slim = {k: v for k, v in result.items() if k not in {"latencies_ms", "throughput_per_s"}}
+    click.echo(json.dumps(slim, indent=2))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    click.echo(f"report: {report}")
+
+
 @main.group()
 def dlq() -> None:
     """The dead-letter topic email.dlq: look at rejected records and re-publish them."""

@@ -5,6 +5,7 @@ switch a running server: POST /_fake/faults {"status": 500, "count": 3, "retry_a
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,11 @@ class FakeState:
     faults: FaultPlan = field(default_factory=FaultPlan)
     accepted: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
+
+    def accept(self, record: dict[str, Any]) -> None:
+        """Keep an accepted recipient's message, stamped with the moment it was accepted."""
+        record["at"] = time.time()
+        self.accepted.append(record)
 
     async def maybe_fail(self) -> web.Response | None:
         plan = self.faults
@@ -49,9 +55,15 @@ def control_routes(state: FakeState) -> list[web.RouteDef]:
     async def messages(_: web.Request) -> web.Response:
         return web.json_response({"accepted": state.accepted, "refused": state.refused})
 
+    async def receipts(_: web.Request) -> web.Response:
+        """(idempotency key, accepted at) per recipient: what the benchmark counts."""
+        return web.json_response({"receipts": [
+            [m["headers"].get("X-Flowmail-Idempotency-Key"), m["at"]] for m in state.accepted]})
+
     async def reset(_: web.Request) -> web.Response:
         state.faults, state.accepted, state.refused = FaultPlan(), [], 0
         return web.json_response({"ok": True})
 
     return [web.post("/_fake/faults", set_faults), web.get("/_fake/messages", messages),
+            web.get("/_fake/receipts", receipts),
             web.post("/_fake/reset", reset)]

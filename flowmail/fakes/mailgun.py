@@ -46,7 +46,7 @@ def make_app(api_key: str, domain: str) -> web.Application:
                                           "parameters specified"}, status=400)
             return batch(form, recipients)
         message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:12]}@{domain}>"
-        state.accepted.append({"id": message_id, "to": recipients, "subject": subject,
+        state.accept({"id": message_id, "to": recipients, "subject": subject,
                                "headers": {k: str(v) for k, v in headers.items()},
                                "attachments": attachments})
         return web.json_response({"id": message_id, "message": "Queued. Thank you."})
@@ -68,7 +68,7 @@ def make_app(api_key: str, domain: str) -> web.Application:
                 return text
 
             headers = {k[2:]: fill(str(v)) for k, v in form.items() if k.startswith("h:")}
-            state.accepted.append({"id": message_id, "to": [recipient],
+            state.accept({"id": message_id, "to": [recipient],
                                    "subject": fill(str(form.get("subject", ""))),
                                    "headers": headers, "html": fill(str(form.get("html", ""))),
                                    "attachments": []})

@@ -65,7 +65,7 @@ def make_app(api_key: str) -> web.Application:
         for person in body["personalizations"]:
             swap = person.get("substitutions", {})
             html = next((c["value"] for c in body["content"] if c["type"] == "text/html"), "")
-            state.accepted.append({
+            state.accept({
                 "id": message_id, "to": [t["email"] for t in person["to"]],
                 "subject": substitute(person.get("subject") or body.get("subject"), swap),
                 "headers": {**body.get("headers", {}), **person.get("headers", {})},

@@ -1,0 +1,88 @@
+"""Raw limits measured in the same run as flowmail, on the same machine and broker:
+the SMTP sink's own capacity (postfix ``smtp-source`` against a fresh ``smtp-sink``) and a
+bare confluent-kafka consume -> produce pass-through, the least any Kafka stage must do."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bench.sinks import SMTP_SOURCE, SmtpSink
+
+
+def smtp_sink_limit(dump_dir: Path, n: int, size_bytes: int, sessions: int = 8
+                    ) -> dict[str, float]:
+    """Messages per second smtp-source pushes through a fresh smtp-sink (dumping, as in the
+    run) with ``sessions`` parallel connections, one message per transaction."""
+    sink = SmtpSink.start(dump_dir)
+    try:
+        began = time.perf_counter()
+        subprocess.run([SMTP_SOURCE, "-s", str(sessions), "-m", str(n), "-l", str(size_bytes),
+                        "-f", "bench@bench.example", "-t", "sink@bench.example",
+                        f"127.0.0.1:{sink.port}"], check=True, capture_output=True, timeout=600)
+        seconds = time.perf_counter() - began
+    finally:
+        sink.stop()
+    return {"messages": n, "size_bytes": size_bytes, "sessions": sessions,
+            "seconds": round(seconds, 2), "messages_per_s": round(n / seconds)}
+
+
+def kafka_passthrough_limit(bootstrap: str, n: int, size_bytes: int, partitions: int = 3
+                            ) -> dict[str, float]:
+    """Produce ``n`` records (acks=all, idempotent, as flowmail's producers), then time one
+    consumer group reading them and producing each to a second topic, flushed at the end."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    run = uuid.uuid4().hex[:8]
+    source, target = f"bench.raw-in.{run}", f"bench.raw-out.{run}"
+    for future in admin.create_topics([NewTopic(t, partitions, 1)
+                                       for t in (source, target)]).values():
+        future.result()
+    config = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+              "linger.ms": 5, "compression.type": "lz4"}
+    try:
+        payload = b"x" * size_bytes
+        producer = Producer(config)
+        began = time.perf_counter()
+        for i in range(n):
+            _produce(producer, source, str(i).encode(), payload)
+        producer.flush(60)
+        produce_s = time.perf_counter() - began
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{run}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.subscribe([source])
+        forward = Producer(config)
+        seen, began = 0, time.perf_counter()
+        deadline = time.monotonic() + 300
+        while seen < n and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=1.0):
+                if message.error():
+                    continue
+                _produce(forward, target, message.key(), message.value())
+                seen += 1
+        consumer.commit(asynchronous=False)
+        forward.flush(60)
+        pass_s = time.perf_counter() - began
+        consumer.close()
+    finally:
+        for future in admin.delete_topics([source, target]).values():
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001, S110 - a leftover bench topic is harmless
+                pass
+    return {"records": n, "size_bytes": size_bytes, "produce_per_s": round(n / produce_s),
+            "passthrough_per_s": round(seen / pass_s), "passed": seen}
+
+
+def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value)
+            producer.poll(0)
+            return
+        except BufferError:
+            producer.poll(0.05)

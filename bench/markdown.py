@@ -1,0 +1,95 @@
+"""The benchmark's Markdown report with its two plots (latency per priority, throughput)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def plots(result: dict[str, Any], folder: Path) -> dict[str, str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = {}
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for priority, values in sorted(result.get("latencies_ms", {}).items()):
+        if values:
+            share = [(i + 1) / len(values) for i in range(len(values))]
+            axes.plot(values, share, label=f"{priority} (n={len(values)})")
+    axes.set_xscale("log")
+    axes.set_xlabel("publish -> provider accepted (ms, log scale)")
+    axes.set_ylabel("share of emails")
+    axes.set_title(f"Latency per priority: {result['scenario']}, {result['provider']}")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    names["latency"] = "latency.png"
+    figure.savefig(folder / names["latency"], dpi=110)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    series = result.get("throughput_per_s", [])
+    axes.bar(range(len(series)), series, width=1.0)
+    axes.axhline(result["emails_per_s"], color="black", linestyle="--",
+                 label=f"mean {result['emails_per_s']:.0f}/s")
+    axes.set_xlabel("seconds since first publish")
+    axes.set_ylabel("emails accepted per second")
+    axes.set_title("Throughput over time")
+    axes.legend()
+    figure.tight_layout()
+    names["throughput"] = "throughput.png"
+    figure.savefig(folder / names["throughput"], dpi=110)
+    plt.close(figure)
+    return names
+
+
+def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> str:
+    lines = [f"# flowmail benchmark: {result['scenario']}, provider {result['provider']}", "",
+             f"Command: `{command}`", "",
+             f"Machine: {result['machine']['cpus']} cores ({result['machine']['cpu_model']}), "
+             f"{result['machine']['memory_gb']} GiB, Python {result['machine']['python']}; "
+             "Kafka and OpenSearch on the same machine.", "",
+             "| measure | value |", "|---|---|",
+             f"| emails | {result['n']} ({result['by_priority']}) |",
+             f"| workers | {result['workers']} |",
+             f"| runs (median) | {result.get('repeat', 1)} |",
+             f"| emails/s, first publish to last accept | **{result['emails_per_s']}** |",
+             f"| seconds | {result['seconds']} |",
+             f"| sink received / unique / duplicates / lost | {result['sink_received']} / "
+             f"{result['unique_received']} / {result['duplicates']} / {result['lost']} |",
+             f"| all delivery events searchable after (s since first publish) | "
+             f"{result['searchable_after_s']} |", "",
+             "## Latency, publish to provider accept (ms)", "",
+             "| priority | count | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|"]
+    for priority, stats in sorted(result["latency_ms"].items()):
+        lines.append(f"| {priority} | {stats['count']} | {stats['p50']} | {stats['p95']} | "
+                     f"{stats['p99']} | {stats['max']} |")
+    lines += ["", "## Processes", "", "| process | CPU s | peak RSS MB |", "|---|---|---|"]
+    for name, cpu in result["cpu_s"].items():
+        lines.append(f"| {name} | {cpu} | {result['peak_rss_mb'].get(name)} |")
+    limits = result.get("limits")
+    if limits:
+        lines += ["", "## Raw limits, same run", "", "| limit | per second | flowmail's share |",
+                  "|---|---|---|"]
+        if "smtp_sink" in limits:
+            sink = limits["smtp_sink"]
+            lines.append(f"| smtp-source -> smtp-sink ({sink['sessions']} sessions, "
+                         f"{sink['size_bytes']} B) | {sink['messages_per_s']} | "
+                         f"{limits['fraction_of_smtp_sink']:.1%} |")
+        kafka = limits["kafka"]
+        lines.append(f"| confluent-kafka consume -> produce ({kafka['size_bytes']} B) | "
+                     f"{kafka['passthrough_per_s']} | "
+                     f"{limits['fraction_of_kafka_passthrough']:.1%} |")
+        lines.append(f"| confluent-kafka produce only | {kafka['produce_per_s']} | |")
+    lines += ["", f"![latency]({images['latency']})", "",
+              f"![throughput]({images['throughput']})", ""]
+    return "\n".join(lines)
+
+
+def write_report(result: dict[str, Any], command: str) -> Path:
+    folder = Path(result["report_dir"])
+    images = plots(result, folder)
+    path = folder / "report.md"
+    path.write_text(markdown(result, command, images))
+    return path

@@ -1,0 +1,64 @@
+"""CPU seconds and peak RSS of named processes over a window, sampled from a thread."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import psutil
+
+
+@dataclass
+class _Watched:
+    process: psutil.Process
+    cpu_start: float
+    cpu_end: float = 0.0
+    peak_rss: int = 0
+
+
+@dataclass
+class ProcessStats:
+    """``start`` reads each process's CPU time; ``stop`` reads it again. RSS is polled every
+    ``interval_s`` in between (the kernel's VmHWM would include the JVMs' warm-up)."""
+
+    pids: dict[str, int]
+    interval_s: float = 0.1
+    _watched: dict[str, _Watched] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ProcessStats:
+        for name, pid in self.pids.items():
+            process = psutil.Process(pid)
+            times = process.cpu_times()
+            self._watched[name] = _Watched(process, times.user + times.system)
+        self._thread = threading.Thread(target=self._poll, name="procstats", daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        for watched in self._watched.values():
+            try:
+                watched.peak_rss = max(watched.peak_rss, watched.process.memory_info().rss)
+            except psutil.Error:
+                pass  # exited: keep what was seen
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        self._sample()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        report = {}
+        for name, watched in self._watched.items():
+            try:
+                times = watched.process.cpu_times()
+                watched.cpu_end = times.user + times.system
+            except psutil.Error:
+                watched.cpu_end = watched.cpu_start
+            report[name] = {"cpu_s": round(watched.cpu_end - watched.cpu_start, 2),
+                            "peak_rss_mb": round(watched.peak_rss / 2**20, 1)}
+        return report

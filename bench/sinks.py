@@ -1,0 +1,182 @@
+"""Where the benchmark's email lands, and what it can tell afterwards: which idempotency key
+arrived when. Postfix's ``smtp-sink`` dumps each message to a file (its mtime is the moment
+the sink answered the final '.'); the fake provider APIs stamp every accepted recipient."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import requests
+
+from processors.message import IDEMPOTENCY_HEADER
+
+KEY_HEADER = re.compile(IDEMPOTENCY_HEADER.encode() + rb":\s*([0-9a-f]{40})")
+SMTP_SINK = "/usr/sbin/smtp-sink"
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{what} did not listen on port {port} within {timeout_s:.0f}s")
+
+
+class Sink(Protocol):
+    name: str
+    pid: int | None
+
+    def worker_env(self) -> dict[str, str]: ...
+    def receipts(self) -> list[tuple[str, float]]: ...
+    def reset(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class SmtpSink:
+    """postfix's smtp-sink on a free port, or any SMTP server the user names (then receipts
+    come from nowhere and only the delivery events can count)."""
+
+    dump_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    external: bool = False
+    name: str = "smtp"
+    pid: int | None = None
+    _proc: subprocess.Popen[bytes] | None = None
+    _seen: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, dump_dir: Path, host: str | None = None, port: int | None = None) -> SmtpSink:
+        if host and port:
+            return cls(dump_dir, host, port, external=True)
+        if not Path(SMTP_SINK).exists():
+            raise BenchError(f"{SMTP_SINK} is missing: install Debian's postfix package "
+                             "(apt-get install postfix), or pass --smtp-host/--smtp-port")
+        sink = cls(dump_dir)
+        sink.reset()
+        sink.port = free_port()
+        argv = [SMTP_SINK, "-d", f"{dump_dir}/%H%M%S.", "-m", "512"]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]  # smtp-sink refuses to run as root without a user
+        sink._proc = subprocess.Popen([*argv, f"127.0.0.1:{sink.port}", "1024"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sink.pid = sink._proc.pid
+        wait_port(sink.port, "smtp-sink")
+        return sink
+
+    def worker_env(self) -> dict[str, str]:
+        return {"FLOWMAIL_SMTP_HOST": self.host, "FLOWMAIL_SMTP_PORT": str(self.port),
+                "FLOWMAIL_SMTP_TLS": "none"}
+
+    def receipts(self) -> list[tuple[str, float]]:
+        """(idempotency key, accepted at) per dumped message. smtp-sink writes a dump while
+        the message arrives: a key is cached once seen, the mtime is read on every call (it
+        is final once the sink has answered the last '.')."""
+        if self.external:
+            return []
+        found = []
+        with os.scandir(self.dump_dir) as entries:
+            for entry in entries:
+                key = self._seen.get(entry.name)
+                if key is None:
+                    key = self._seen[entry.name] = self._key(entry.path)
+                if key is not None:
+                    found.append((key, entry.stat().st_mtime))
+        return found
+
+    @staticmethod
+    def _key(path: str) -> str | None:
+        with open(path, "rb") as handle:
+            match = KEY_HEADER.search(handle.read(16384))
+        return match.group(1).decode() if match else None
+
+    def reset(self) -> None:
+        shutil.rmtree(self.dump_dir, ignore_errors=True)
+        self.dump_dir.mkdir(parents=True)
+        self._seen.clear()
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+        shutil.rmtree(self.dump_dir, ignore_errors=True)
+
+
+@dataclass
+class FakeApiSink:
+    """The SendGrid or Mailgun stand-in (``python -m flowmail.fakes``) on a free port."""
+
+    name: str
+    port: int
+    pid: int | None = None
+    _proc: subprocess.Popen[bytes] | None = None
+
+    API_KEY = "bench-key"
+    DOMAIN = "mg.bench.example"
+
+    @classmethod
+    def start(cls, name: str) -> FakeApiSink:
+        port = free_port()
+        argv = [sys.executable, "-m", "flowmail.fakes", name, "--port", str(port),
+                "--api-key", cls.API_KEY]
+        if name == "mailgun":
+            argv += ["--domain", cls.DOMAIN]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port(port, f"fake {name}")
+        return cls(name, port, proc.pid, proc)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_env(self) -> dict[str, str]:
+        if self.name == "sendgrid":
+            return {"FLOWMAIL_SENDGRID_HOST": self.url, "FLOWMAIL_SENDGRID_API_KEY": self.API_KEY}
+        return {"FLOWMAIL_MAILGUN_BASE_URL": self.url, "FLOWMAIL_MAILGUN_API_KEY": self.API_KEY,
+                "FLOWMAIL_MAILGUN_DOMAIN": self.DOMAIN}
+
+    def receipts(self) -> list[tuple[str, float]]:
+        answer = requests.get(f"{self.url}/_fake/receipts", timeout=30)
+        answer.raise_for_status()
+        return [(key, at) for key, at in answer.json()["receipts"]]
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/_fake/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+
+
+def start_sink(provider: str, dump_dir: Path, smtp_host: str | None,
+               smtp_port: int | None) -> Sink:
+    if provider == "smtp":
+        return SmtpSink.start(dump_dir, smtp_host, smtp_port)
+    if provider in {"sendgrid", "mailgun"}:
+        return FakeApiSink.start(provider)
+    raise BenchError(f"--provider {provider!r}: choose smtp, sendgrid or mailgun")
