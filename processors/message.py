@@ -1,52 +1,72 @@
-"""Rendered email -> RFC 5322 message with deterministic Message-ID and tracing headers."""
+"""Rendered email -> the email a provider sends: fields for JSON APIs, RFC 5322 bytes for SMTP
+and raw-MIME APIs (serialized once), a Message-ID derived from the idempotency key."""
 
 from __future__ import annotations
 
 import datetime as dt
-from email.headerregistry import Address
-from email.message import EmailMessage
+from dataclasses import dataclass, field
 from email.utils import format_datetime, parseaddr
+from functools import cached_property
 
-from flowmail.vocab import RejectReason
 from processors.commands import EmailCommand
-from processors.errors import RejectedInput
-from processors.rendering import RenderedEmail
+from processors.mime import address_header, message_bytes, text_header
+from processors.rendering import Attachment, RenderedEmail
 from processors.validation import header_safe
 
 IDEMPOTENCY_HEADER = "X-Flowmail-Idempotency-Key"
 
 
-def _address(display_name: str, addr_spec: str) -> Address:
-    try:
-        return Address(display_name=display_name, addr_spec=addr_spec)
-    except (ValueError, IndexError) as err:
-        raise RejectedInput(RejectReason.INVALID_ADDRESS, f"cannot build address: {err}") from err
+@dataclass(frozen=True)
+class OutgoingEmail:
+    sender: tuple[str, str]  # (address, display name)
+    recipient: tuple[str, str]
+    subject: str
+    date: str
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...] = ()
+    # Message-ID, tracing, language and unsubscribe headers, in the order they are written
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_id(self) -> str:
+        return self.headers["Message-ID"]
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.headers[IDEMPOTENCY_HEADER]
+
+    @cached_property
+    def raw(self) -> bytes:
+        lines = [address_header("From", self.sender[1], self.sender[0]),
+                 address_header("To", self.recipient[1], self.recipient[0]),
+                 text_header("Subject", self.subject), f"Date: {self.date}",
+                 *(text_header(name, value) for name, value in self.headers.items())]
+        return message_bytes(lines, self.text, self.html,
+                             [(a.filename, a.mime_type, a.content) for a in self.attachments],
+                             self.idempotency_key)
+
+    def as_bytes(self) -> bytes:
+        return self.raw
 
 
 def build_message(command: EmailCommand, rendered: RenderedEmail, mail_from: str,
-                  now: dt.datetime | None = None) -> EmailMessage:
+                  now: dt.datetime | None = None) -> OutgoingEmail:
     """The Message-ID derives from the idempotency key, so any duplicate is recognizable."""
     from_name, from_addr = parseaddr(mail_from)
     sender_domain = from_addr.rpartition("@")[2] or "flowmail.local"
-    message = EmailMessage()
-    message["From"] = _address(header_safe("mail_from", from_name), from_addr)
-    message["To"] = _address(header_safe("recipient_name", command.recipient_name),
-                             command.recipient)
-    message["Subject"] = header_safe("subject", rendered.subject)
-    message["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
-    message["Message-ID"] = f"<{command.idempotency_key}@{sender_domain}>"
-    message[IDEMPOTENCY_HEADER] = command.idempotency_key
-    message["X-Flowmail-Email-Type"] = command.email_type.value
-    message.set_content(rendered.text, subtype="plain", charset="utf-8")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    for attachment in rendered.attachments:
-        maintype, subtype = attachment.mime_type.split("/")
-        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
-                               filename=attachment.filename)
-    # last: set_content and add_attachment move Content-* headers into the parts
-    message["Content-Language"] = command.locale.replace("_", "-")
+    headers = {"Message-ID": f"<{command.idempotency_key}@{sender_domain}>",
+               IDEMPOTENCY_HEADER: command.idempotency_key,
+               "X-Flowmail-Email-Type": command.email_type.value,
+               "Content-Language": command.locale.replace("_", "-")}
     unsubscribe = command.template_data.get("unsubscribe_url")
     if unsubscribe:  # RFC 2369 + RFC 8058 one-click: mailbox providers show an unsubscribe button
-        message["List-Unsubscribe"] = f"<{header_safe('unsubscribe_url', unsubscribe)}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return message
+        headers["List-Unsubscribe"] = f"<{header_safe('unsubscribe_url', unsubscribe)}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return OutgoingEmail(
+        sender=(from_addr, header_safe("mail_from", from_name)),
+        recipient=(command.recipient, header_safe("recipient_name", command.recipient_name)),
+        subject=header_safe("subject", rendered.subject),
+        date=format_datetime(now or dt.datetime.now(dt.UTC)),
+        text=rendered.text, html=rendered.html, attachments=rendered.attachments,
+        headers=headers)

@@ -7,6 +7,7 @@ sandbox, then inserted as data, so it can use ``{{ first_name }}`` and nothing m
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -16,7 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from flowmail.settings import PROJECT_ROOT
@@ -145,8 +153,13 @@ class Renderer:
         variant = dict(context["variant"])
         values = {"first_name": context.get("first_name") or "", "shop": context["shop"]["name"]}
         for key in ("subject", "headline", "body_text", "cta_label"):
-            variant[key] = self._sandbox.from_string(variant[key]).render(values)
+            variant[key] = self._campaign_template(variant[key]).render(values)
         return variant
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per process, kept for good
+    def _campaign_template(self, source: str) -> Template:
+        """A campaign's copy is the same for all its recipients: compile it once."""
+        return self._sandbox.from_string(source)
 
     def _attachments(self, command: EmailCommand, kit: LocaleKit) -> tuple[Attachment, ...]:
         spec = PDF_OF.get(command.email_type)

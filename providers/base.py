@@ -6,12 +6,13 @@ Providers never retry, fail over or rate-limit themselves; the sender composes t
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.message import EmailMessage
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from processors.message import OutgoingEmail
 
 T = TypeVar("T")
 
@@ -41,9 +42,9 @@ class ProviderError(Exception):
 class Provider(Protocol):
     name: str
 
-    async def send(self, message: EmailMessage) -> SendResult: ...
+    async def send(self, message: OutgoingEmail) -> SendResult: ...
 
-    async def send_many(self, messages: Sequence[EmailMessage]
+    async def send_many(self, messages: Sequence[OutgoingEmail]
                         ) -> list[SendResult | ProviderError]: ...
 
     def classify(self, error: BaseException) -> ProviderError: ...
@@ -51,7 +52,7 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
-async def send_each(provider: Provider, messages: Sequence[EmailMessage]
+async def send_each(provider: Provider, messages: Sequence[OutgoingEmail]
                     ) -> list[SendResult | ProviderError]:
     """``send_many`` for providers without a multi-message API: one call each, in order."""
     results: list[SendResult | ProviderError] = []
@@ -74,20 +75,3 @@ class BlockingPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def mime_parts(message: EmailMessage) -> dict[str, Any]:
-    """What JSON mail APIs need from a MIME message: addresses, subject, bodies, files, headers."""
-    text = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    files = [{"filename": part.get_filename(), "type": part.get_content_type(),
-              "content": base64.b64encode(part.get_content()).decode()}
-             for part in message.iter_attachments()]
-    skip = {"from", "to", "subject", "content-type", "mime-version", "date",
-            "content-transfer-encoding"}
-    headers = {k: str(v) for k, v in message.items() if k.lower() not in skip}
-    sender, recipient = message["From"].addresses[0], message["To"].addresses[0]
-    return {"from": (sender.addr_spec, sender.display_name),
-            "to": (recipient.addr_spec, recipient.display_name), "subject": str(message["Subject"]),
-            "text": text.get_content() if text else "", "html": html.get_content() if html else "",
-            "attachments": files, "headers": headers}

@@ -11,13 +11,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from providers.base import Provider, ProviderError, SendResult
 from providers.breaker import CircuitBreaker
 from providers.ratelimit import TokenBucket
 from providers.scoring import ProviderStats, Weights, score
+
+if TYPE_CHECKING:
+    from processors.message import OutgoingEmail
 
 # Wait this long for a token before trying the next provider instead (keeps latency bounded).
 MAX_THROTTLE_WAIT_S = 2.0
@@ -65,7 +67,7 @@ class ProviderChain:
             m.stats, m.bucket.rate_per_s, m.cost_per_1k, dearest,
             bool(region) and m.region == region, self.weights))
 
-    async def send(self, message: EmailMessage, region: str = "") -> SendResult:
+    async def send(self, message: OutgoingEmail, region: str = "") -> SendResult:
         errors: list[ProviderError] = []
         for member in self.order(region):
             if not member.breaker.allow():

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from email.message import EmailMessage
 from email.utils import formataddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from processors.bulk import BulkMessage
 from providers.base import BlockingPool, ProviderError, SendResult, send_each
 from providers.http_errors import from_status
+
+if TYPE_CHECKING:
+    from processors.message import OutgoingEmail
 
 PLACEHOLDER = "%recipient.{}%"
 
@@ -33,10 +35,9 @@ class MailgunProvider:
         self._session.auth = ("api", api_key)
         self._pool, self._timeout = pool, timeout_s
 
-    def _post(self, message: EmailMessage) -> str:
-        recipients = [a.addr_spec for a in message["To"].addresses]
-        return self._call(self._url, data={"to": recipients},
-                          files={"message": ("message.mime", message.as_bytes(),
+    def _post(self, message: OutgoingEmail) -> str:
+        return self._call(self._url, data={"to": [message.recipient[0]]},
+                          files={"message": ("message.mime", message.raw,
                                              "message/rfc822")})
 
     def _call(self, url: str, **body: Any) -> str:
@@ -50,10 +51,10 @@ class MailgunProvider:
                               response.headers.get("Retry-After"))
         return str(response.json().get("id", ""))
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    async def send(self, message: OutgoingEmail) -> SendResult:
         return SendResult(self.name, await self._pool.run(self._post, message))
 
-    async def send_many(self, messages: Sequence[EmailMessage]
+    async def send_many(self, messages: Sequence[OutgoingEmail]
                         ) -> list[SendResult | ProviderError]:
         return await send_each(self, messages)
 

@@ -3,35 +3,39 @@ message, batches of up to 1,000 personalizations when messages share their conte
 
 from __future__ import annotations
 
+import base64
 import socket
 import urllib.error
 from collections.abc import Sequence
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sendgrid
 from python_http_client import exceptions as http_errors
 
 from processors.bulk import BulkMessage
-from providers.base import BlockingPool, ProviderError, SendResult, mime_parts, send_each
+from providers.base import BlockingPool, ProviderError, SendResult, send_each
 from providers.http_errors import from_status
+
+if TYPE_CHECKING:
+    from processors.message import OutgoingEmail
 
 MAX_PERSONALIZATIONS = 1000
 
 
-def payload(message: EmailMessage) -> dict[str, Any]:
-    parts = mime_parts(message)
+def payload(message: OutgoingEmail) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "from": {"email": parts["from"][0], "name": parts["from"][1] or None},
-        "personalizations": [{"to": [{"email": parts["to"][0],
-                                      "name": parts["to"][1] or None}]}],
-        "subject": parts["subject"],
-        "content": [c for c in ({"type": "text/plain", "value": parts["text"]},
-                                {"type": "text/html", "value": parts["html"]}) if c["value"]],
-        "headers": parts["headers"],
+        "from": {"email": message.sender[0], "name": message.sender[1] or None},
+        "personalizations": [{"to": [{"email": message.recipient[0],
+                                      "name": message.recipient[1] or None}]}],
+        "subject": message.subject,
+        "content": [c for c in ({"type": "text/plain", "value": message.text},
+                                {"type": "text/html", "value": message.html}) if c["value"]],
+        "headers": dict(message.headers),
     }
-    if parts["attachments"]:
-        body["attachments"] = parts["attachments"]
+    if message.attachments:
+        body["attachments"] = [{"filename": a.filename, "type": a.mime_type,
+                                "content": base64.b64encode(a.content).decode()}
+                               for a in message.attachments]
     return body
 
 
@@ -78,10 +82,10 @@ class SendGridProvider:
             raise self.classify(err) from err
         return response.headers.get("X-Message-Id", "")
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    async def send(self, message: OutgoingEmail) -> SendResult:
         return SendResult(self.name, await self._pool.run(self._post, payload(message)))
 
-    async def send_many(self, messages: Sequence[EmailMessage]
+    async def send_many(self, messages: Sequence[OutgoingEmail]
                         ) -> list[SendResult | ProviderError]:
         return await send_each(self, messages)
 

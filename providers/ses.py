@@ -4,13 +4,16 @@ headers survive. Endpoint, region and keys from settings; moto's server stands i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from providers.base import BlockingPool, ProviderError, SendResult, send_each
+
+if TYPE_CHECKING:
+    from processors.message import OutgoingEmail
 
 THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
               "LimitExceededException", "SendingPausedException"}
@@ -31,20 +34,20 @@ class SesProvider:
                           retries={"max_attempts": 1}), **credentials)
         self._pool = pool
 
-    def _send(self, message: EmailMessage) -> str:
+    def _send(self, message: OutgoingEmail) -> str:
         try:
             answer = self._client.send_email(
-                FromEmailAddress=message["From"].addresses[0].addr_spec,
-                Destination={"ToAddresses": [a.addr_spec for a in message["To"].addresses]},
-                Content={"Raw": {"Data": message.as_bytes()}})
+                FromEmailAddress=message.sender[0],
+                Destination={"ToAddresses": [message.recipient[0]]},
+                Content={"Raw": {"Data": message.raw}})
         except (ClientError, BotoCoreError) as err:
             raise self.classify(err) from err
         return str(answer["MessageId"])
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    async def send(self, message: OutgoingEmail) -> SendResult:
         return SendResult(self.name, await self._pool.run(self._send, message))
 
-    async def send_many(self, messages: Sequence[EmailMessage]
+    async def send_many(self, messages: Sequence[OutgoingEmail]
                         ) -> list[SendResult | ProviderError]:
         return await send_each(self, messages)
 

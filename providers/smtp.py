@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import aiosmtplib
 
 from providers.base import ProviderError, SendResult
+
+if TYPE_CHECKING:
+    from processors.message import OutgoingEmail
 
 # RFC 5321 reply codes: 4xx may succeed later, 5xx will not.
 _TRANSIENT_CODES = range(400, 500)
@@ -50,14 +53,14 @@ class SmtpProvider:
             client.close()
         self._slots.release()
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    async def send(self, message: OutgoingEmail) -> SendResult:
         try:
             client = await self._acquire()
         except Exception as err:
             raise self.classify(err) from err
         healthy = False
         try:
-            await client.send_message(message)
+            await client.sendmail(message.sender[0], [message.recipient[0]], message.raw)
             healthy = True
         except aiosmtplib.SMTPRecipientsRefused as err:
             healthy = True  # the connection is fine; the recipient is not
@@ -66,11 +69,11 @@ class SmtpProvider:
             raise self.classify(err) from err
         finally:
             self._release(client, healthy)
-        return SendResult(self.name, str(message["Message-ID"]))
+        return SendResult(self.name, message.message_id)
 
-    async def send_many(self, messages: Sequence[EmailMessage]
+    async def send_many(self, messages: Sequence[OutgoingEmail]
                         ) -> list[SendResult | ProviderError]:
-        async def one(message: EmailMessage) -> SendResult | ProviderError:
+        async def one(message: OutgoingEmail) -> SendResult | ProviderError:
             try:
                 return await self.send(message)
             except ProviderError as err:

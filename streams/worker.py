@@ -201,4 +201,7 @@ def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority
         provider_name: str | None, loglevel: str = "info") -> None:
     app = build_worker_app(settings, agents, priorities, provider_name)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # Faust keeps a terminal spinner at WARNING and above, and for it sets the root logger to
+    # DEBUG: every aiokafka debug record is then built, a tenth of the worker's CPU.
+    worker.spinner = None
     worker.execute_from_commandline()

@@ -24,7 +24,7 @@ from processors.commands import EmailCommand
 from providers.base import ProviderError
 from providers.chain import NoBulkProvider, send_bulk
 from streams import metrics
-from streams.agents.sender import SENDING, SenderStage
+from streams.agents.sender import SenderStage
 from streams.topics import COMMAND_SUBJECT
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class BulkSenderStage:
         self.single = single
         name, address = parseaddr(settings.mail_from)
         self.sender = (address, name)
+        self.concurrency = settings.sender_concurrency
 
     async def handle_batch(self, events: list[EventT]) -> None:
         pending: list[tuple[EventT, EmailCommand]] = []
@@ -91,17 +92,10 @@ class BulkSenderStage:
             return await loop.run_in_executor(stage.render_pool, render_bulk, stage.renderer,
                                               chunk, placeholder)
 
-        for command in chunk:
-            with as_current(by_command[command.command_id]):
-                stage.ledger[command.idempotency_key] = SENDING
         try:
             provider, results = await send_bulk(stage.chain, render, len(chunk), self.sender)
         except NoBulkProvider:
-            for command in chunk:  # one by one, with the chain's failover
-                event = by_command[command.command_id]
-                with as_current(event):
-                    del stage.ledger[command.idempotency_key]
-                    await stage.handle(event.message)
+            await self._one_by_one([by_command[c.command_id] for c in chunk])
             return
         except ProviderError as err:
             for command in chunk:
@@ -118,6 +112,19 @@ class BulkSenderStage:
             await stage.report(command, DeliveryStatus.SENT, provider=provider,
                                provider_message_id=result.provider_message_id,
                                latency_ms=latency_ms)
+
+
+    async def _one_by_one(self, events: list[EventT]) -> None:
+        """No batch API in the chain (SMTP): each command through the single sender, as many
+        at once as the one-by-one agent would run."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(event: EventT) -> None:
+            async with gate:
+                with as_current(event):
+                    await self.single.handle(event.message)
+
+        await asyncio.gather(*(one(event) for event in events))
 
 
 def register(app: faust.App, settings: Settings, single: SenderStage, topic: Any) -> None:

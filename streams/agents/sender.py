@@ -9,7 +9,6 @@ import logging
 import time
 from concurrent.futures import Executor
 from dataclasses import replace
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from flowmail.avro import SchemaRegistry
@@ -18,7 +17,7 @@ from flowmail.vocab import DeliveryStatus, EmailType, Priority, RejectReason
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import delivery_event_id, recipient_domain, recipient_key
-from processors.message import build_message
+from processors.message import OutgoingEmail, build_message
 from processors.rendering import Renderer
 from providers.backoff import retry_delay_s
 from providers.base import ProviderError
@@ -42,8 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Ledger values: "sending" is written before the provider call, "sent:<provider>" after.
-SENDING = "sending"
+# Ledger value "sent:<provider>", written once the provider accepted (and awaited).
 # Security mail goes out even to suppressed addresses: the user asked for it just now.
 NEVER_SUPPRESSED = {EmailType.PASSWORD_RESET}
 
@@ -90,7 +88,6 @@ class SenderStage:
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self._failed(message, command, err)
             return
-        self.ledger[command.idempotency_key] = SENDING
         try:
             result = await self.chain.send(email, REGION_OF_LOCALE.get(command.locale, ""))
         except ProviderError as err:
@@ -115,13 +112,14 @@ class SenderStage:
         entry = self.suppressions.get(recipient_key(command.recipient, self.key_secret))
         return f"suppressed: {entry.get('reason', 'unknown')}" if entry else None
 
-    def _compose(self, command: EmailCommand) -> EmailMessage:
-        """Off the event loop: a PDF takes 25-300 ms of CPU."""
-        return build_message(command, self.renderer.render(command), self.mail_from)
+    def _compose(self, command: EmailCommand) -> OutgoingEmail:
+        """Off the event loop, serialized here too (``raw`` is cached)."""
+        email = build_message(command, self.renderer.render(command), self.mail_from)
+        _ = email.raw
+        return email
 
     async def _provider_failed(self, message: Message, command: EmailCommand,
                                err: ProviderError) -> None:
-        del self.ledger[command.idempotency_key]
         if err.transient and command.attempt < self.max_attempts:
             delay = retry_delay_s(command.attempt, self.retry_base_s, self.retry_cap_s,
                                   err.retry_after_s)

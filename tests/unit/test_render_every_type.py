@@ -1,6 +1,8 @@
 """Every email type renders from the shipped sample data: subject, HTML and text."""
 
 import datetime as dt
+import email
+import email.policy
 
 import pytest
 
@@ -46,10 +48,20 @@ def test_renders(key):
     assert "Nordlicht Outdoor" in rendered.text and "<" not in rendered.text.replace("<", "", 0)
     message = build_message(command, rendered, "Shop <no-reply@shop.example>")
     if command.email_type is EmailType.MARKETING_CAMPAIGN:
-        assert message["List-Unsubscribe"].startswith("<https://")
-        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message.headers["List-Unsubscribe"].startswith("<https://")
+        assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     else:
-        assert message["List-Unsubscribe"] is None
+        assert "List-Unsubscribe" not in message.headers
+    parsed = email.message_from_bytes(message.raw, policy=email.policy.default)
+    assert parsed["Subject"] == rendered.subject
+    assert parsed["To"].addresses[0].addr_spec == command.recipient
+    assert parsed["To"].addresses[0].display_name == command.recipient_name
+    crlf = lambda part: parsed.get_body((part,)).get_content().replace("\r\n", "\n")  # noqa: E731
+    assert crlf("plain") == rendered.text.replace("\r\n", "\n")
+    assert crlf("html") == rendered.html.replace("\r\n", "\n")
+    assert [(p.get_filename(), p.get_content()) for p in parsed.iter_attachments()] == \
+        [(a.filename, a.content) for a in rendered.attachments]
+    assert not parsed.defects and all(not p.defects for p in parsed.walk())
 
 
 def test_pdf_attachments_can_be_switched_off_per_type():

@@ -1,0 +1,88 @@
+"""RFC 5322 / MIME serialization of one composed email, written straight to bytes.
+
+Why not ``email.message.EmailMessage``: its header registry parses every header it is given
+and its generator folds them again; for our fixed shape (text + HTML, maybe PDFs) that was a
+third of the worker's CPU in the benchmark (3 ms an email). Here each value is encoded once
+with the standard library's encoders (``email.header``, ``binascii``, ``base64``), and the
+result is proven by parsing it back with the email package in the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from email.header import Header
+from email.utils import formataddr
+from urllib.parse import quote
+
+CRLF = b"\r\n"
+
+
+def text_header(name: str, value: str) -> str:
+    """Unstructured header: as is when short ASCII, else RFC 2047 encoded words, folded."""
+    if value.isascii() and value.isprintable() and len(name) + len(value) < 76:
+        return f"{name}: {value}"
+    plain = value.isascii() and value.isprintable()
+    encoded = Header(value, "us-ascii" if plain else "utf-8",
+                     header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}"
+
+
+def address_header(name: str, display_name: str, address: str) -> str:
+    """``Name <addr>``: ASCII names quoted as needed, others as encoded words. A non-ASCII
+    address stays raw UTF-8 (RFC 6532; SMTP then needs SMTPUTF8)."""
+    if not display_name:
+        return f"{name}: {address}"
+    if display_name.isascii() and display_name.isprintable():
+        return f"{name}: {formataddr((display_name, address))}"
+    encoded = Header(display_name, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded} <{address}>"
+
+
+def _lines(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+
+
+def text_part(subtype: str, text: str) -> bytes:
+    """Quoted-printable for mostly-ASCII text, base64 when that is shorter (CJK)."""
+    data = _lines(text)
+    non_ascii = sum(1 for byte in data if byte > 127) if not text.isascii() else 0
+    if non_ascii * 6 > len(data):
+        body = base64.encodebytes(data).replace(b"\n", CRLF)
+        encoding = "base64"
+    else:
+        body = binascii.b2a_qp(data, istext=True)
+        encoding = "quoted-printable"
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode() + body
+
+
+def attachment_part(filename: str, mime_type: str, content: bytes) -> bytes:
+    if filename.isascii() and not any(ch in filename for ch in '"\\'):
+        disposition = f'attachment; filename="{filename}"'
+    else:  # RFC 2231
+        disposition = f"attachment; filename*=utf-8''{quote(filename, safe='')}"
+    return (f"Content-Type: {mime_type}\r\nContent-Disposition: {disposition}\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + \
+        base64.encodebytes(content).replace(b"\n", CRLF)
+
+
+def multipart(subtype: str, boundary: str, parts: Iterable[bytes]) -> bytes:
+    """``boundary`` must contain ``=_``: it can then occur in neither quoted-printable nor
+    base64 bodies."""
+    edge = f"--{boundary}".encode()
+    body = b"".join(edge + CRLF + part + CRLF for part in parts)
+    return (f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n').encode() + \
+        body + edge + b"--" + CRLF
+
+
+def message_bytes(header_lines: list[str], text: str, html: str,
+                  attachments: Iterable[tuple[str, str, bytes]], boundary_seed: str) -> bytes:
+    alternative = multipart("alternative", f"=_alt_{boundary_seed}",
+                            [text_part("plain", text), text_part("html", html)])
+    files = [attachment_part(*item) for item in attachments]
+    body = multipart("mixed", f"=_mix_{boundary_seed}", [alternative, *files]) if files \
+        else alternative
+    head = "\r\n".join([*header_lines, "MIME-Version: 1.0"]).encode() + CRLF
+    return head + body
