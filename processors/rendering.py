@@ -33,7 +33,7 @@ from processors.commands import EmailCommand
 from processors.errors import RejectedInput
 from processors.i18n import LocaleFormats, load_translations
 from processors.locales import DEFAULT, SUPPORTED
-from processors.pdf import Formatters, invoice_pdf, order_pdf
+from processors.pdf import Formatters, invoice_pdf, order_pdf, warm_fonts
 from processors.validation import header_safe
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
@@ -127,6 +127,17 @@ class Renderer:
         if found is None:
             found = self._kits[locale] = _environment(locale, self.template_dir)
         return found
+
+    def warm(self) -> None:
+        """Compile every template in every locale and load the PDF fonts now, at start-up,
+        instead of in the first emails (168 templates: about 1.5 s of CPU)."""
+        for locale in SUPPORTED:
+            env = self.kit(locale).env
+            for email_type in EmailType:
+                for name in ("subject.txt", "body.html", "body.txt"):
+                    env.get_template(f"{email_type.value}/{name}")
+        if self.pdf_types:
+            warm_fonts()
 
     def render(self, command: EmailCommand) -> RenderedEmail:
         kit = self.kit(command.locale)

@@ -109,6 +109,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         renderer = Renderer(
             branding_file=settings.branding_file, pdf_types=pdf_types(settings),
             on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(locale[:20]).inc())
+        renderer.warm()
         render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
         suppression_table = suppressions.register(app, settings, dead)
         for priority in priorities:

@@ -3,7 +3,6 @@ ledger, retries through the retry topic, and a delivery event for every outcome.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -83,8 +82,7 @@ class SenderStage:
             await self.report(command, DeliveryStatus.SUPPRESSED, reason=suppressed)
             return
         try:
-            email = await asyncio.get_running_loop().run_in_executor(
-                self.render_pool, self._compose, command)
+            email = self._compose(command)
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self._failed(message, command, err)
             return
@@ -113,7 +111,8 @@ class SenderStage:
         return f"suppressed: {entry.get('reason', 'unknown')}" if entry else None
 
     def _compose(self, command: EmailCommand) -> OutgoingEmail:
-        """Off the event loop, serialized here too (``raw`` is cached)."""
+        """On the event loop: 0.3-0.5 ms, 4 ms with a PDF. A thread pool cost more than it
+        saved: the GIL allows no parallel rendering, and every hand-over woke the loop."""
         email = build_message(command, self.renderer.render(command), self.mail_from)
         _ = email.raw
         return email
