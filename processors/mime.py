@@ -17,6 +17,7 @@ from email.utils import formataddr
 from urllib.parse import quote
 
 CRLF = b"\r\n"
+_ASCII = bytes(range(128))
 
 
 def text_header(name: str, value: str) -> str:
@@ -47,7 +48,7 @@ def _lines(text: str) -> bytes:
 def text_part(subtype: str, text: str) -> bytes:
     """Quoted-printable for mostly-ASCII text, base64 when that is shorter (CJK)."""
     data = _lines(text)
-    non_ascii = sum(1 for byte in data if byte > 127) if not text.isascii() else 0
+    non_ascii = 0 if text.isascii() else len(data.translate(None, _ASCII))
     if non_ascii * 6 > len(data):
         body = base64.encodebytes(data).replace(b"\n", CRLF)
         encoding = "base64"
