@@ -34,8 +34,7 @@ from flowmail.vocab import Priority
 from streams.topic_admin import TopicAdmin
 from streams.topics import PROFILES, ledger_changelog, topic_specs
 
-BACKLOG_MARKETING = 20_000
-BACKLOG_CRITICAL = 200
+BACKLOG_CRITICAL_SHARE = 100  # the issue's 20,000 marketing, then 200 critical
 
 
 @dataclass(frozen=True)
@@ -178,8 +177,9 @@ def searchable(settings: Settings, event_ids: list[str]) -> int:
 
 def _workload(options: Options, run: str, partitions: int) -> Workload:
     if options.scenario == "backlog":
-        return build({"marketing": BACKLOG_MARKETING,
-                      "user.password_reset_requested": BACKLOG_CRITICAL}, run, partitions)
+        critical = max(1, options.n // BACKLOG_CRITICAL_SHARE)
+        return build({"marketing": options.n, "user.password_reset_requested": critical},
+                     run, partitions)
     return build(scaled_mix(options.n), run, partitions)
 
 
@@ -219,6 +219,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         searchable_at = time.time()
         received = sink.receipts()  # late duplicates, if any, have arrived by now
         processes = stats.stop()
+        lags = {f"worker-{i}": loop_lag(port) for i, port in enumerate(workers.ports)}
     finally:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
@@ -226,8 +227,10 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         workers.stop()
         seed_profiles(bench.kafka_bootstrap, work.profiles, remove=True)
         _drop_ledgers(bench)
-    return summarize(options, work, stamps, received, last_accept, searchable_at, processes,
-                     run)
+    result = summarize(options, work, stamps, received, last_accept, searchable_at, processes,
+                       run)
+    result["event_loop_lag"] = lags
+    return result
 
 
 def _publish_scenario(settings: Settings, options: Options, work: Workload,
@@ -395,3 +398,24 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def loop_lag(port: int) -> dict[str, float]:
+    """Upper bucket bounds of the worker's event-loop lag histogram at p50/p99/max."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.RequestException:
+        return {}
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("flowmail_event_loop_lag_seconds_bucket"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return {}
+    total = buckets[-1][1]
+
+    def upper(q: float) -> float:
+        return next(bound for bound, count in buckets if count >= q * total) * 1000
+
+    return {"p50_ms_le": upper(0.5), "p99_ms_le": upper(0.99), "max_ms_le": upper(1.0)}

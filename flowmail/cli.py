@@ -190,7 +190,8 @@ def demo(count: int) -> None:
               show_default=True, help="smtp: postfix smtp-sink on a free port (or "
               "--smtp-host/--smtp-port); sendgrid/mailgun: the fake APIs.")
 @click.option("--scenario", type=click.Choice(["mix", "backlog"]), default="mix",
-              show_default=True, help="backlog: 20,000 marketing, then 200 critical emails.")
+              show_default=True, help="backlog: N marketing (a campaign), then N/100 critical "
+              "emails (password resets) once the first 1,000 marketing emails arrived.")
 @click.option("--workers", default=1, show_default=True, help="Worker processes in one group.")
 @click.option("--repeat", default=1, show_default=True, help="Runs; the report gives medians.")
 @click.option("--smtp-host", default=None, help="Send to this SMTP server instead.")

@@ -20,3 +20,7 @@ LOCALE_FALLBACKS = Counter("flowmail_locale_fallbacks_total",
                            ["locale"])
 BREAKER_OPEN = Gauge("flowmail_provider_breaker_open",
                      "1 while a provider's circuit breaker is open or half-open", ["provider"])
+LOOP_LAG = Histogram("flowmail_event_loop_lag_seconds",
+                     "How late a 50 ms timer fires: every agent shares one event loop, so this "
+                     "is the wait any email has at each step", buckets=(
+                         0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

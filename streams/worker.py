@@ -130,6 +130,14 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     if "sink" in agents:
         sink.register(app, settings, schemas, dead)
 
+    @app.task
+    async def measure_loop_lag() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            await asyncio.sleep(0.05)
+            metrics.LOOP_LAG.observe(max(0.0, loop.time() - began - 0.05))
+
     @app.page("/metrics")
     async def metrics_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
         # aiohttp refuses a charset inside content_type; the exposition format is ASCII

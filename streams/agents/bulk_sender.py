@@ -24,6 +24,7 @@ from processors.commands import EmailCommand
 from providers.base import ProviderError
 from providers.chain import NoBulkProvider, send_bulk
 from streams import metrics
+from streams.agents.router import YIELD_EVERY
 from streams.agents.sender import SenderStage
 from streams.topics import COMMAND_SUBJECT
 
@@ -54,7 +55,9 @@ class BulkSenderStage:
 
     async def handle_batch(self, events: list[EventT]) -> None:
         pending: list[tuple[EventT, EmailCommand]] = []
-        for event in events:
+        for index, event in enumerate(events):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a batch must not hold the loop (see router.py)
             command = await self._admit(event)
             if command is not None:
                 pending.append((event, command))
@@ -104,7 +107,9 @@ class BulkSenderStage:
                     await stage._provider_failed(event.message, command, err)
             return
         now_ms = time.time() * 1000
-        for command, result in zip(chunk, results, strict=True):
+        for index, (command, result) in enumerate(zip(chunk, results, strict=True)):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             with as_current(by_command[command.command_id]):
                 stage.ledger[command.idempotency_key] = f"sent:{provider}"
             latency_ms = now_ms - command.event_published_at

@@ -8,6 +8,7 @@ scan is local and each profile is reached exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from faust.types import Message
 
 log = logging.getLogger(__name__)
+# Producing rarely waits, so a fan-out of 20,000 commands would hold the event loop for
+# seconds; every YIELD_EVERY commands the other agents (a password reset) get a turn.
+YIELD_EVERY = 64
+FANOUT_CHUNK = 256
 
 
 class RouterStage:
@@ -52,6 +57,9 @@ class RouterStage:
         self.partitions = settings.partitions_domain
 
     async def handle(self, message: Message) -> None:
+        if message.topic == CAMPAIGN_FANOUT:
+            await self._fan_out(message)
+            return
         try:
             value = message.value or b""
             if len(value) > self.max_bytes:
@@ -59,13 +67,9 @@ class RouterStage:
                                     f"FLOWMAIL_MAX_PAYLOAD_BYTES={self.max_bytes}")
             now = int(time.time() * 1000)
             published = int(message.timestamp * 1000) if message.timestamp else now
-            if message.topic == CAMPAIGN_FANOUT:
-                commands = self._fan_out(message, published, now)
-            else:
-                event = self.registry.decode(f"{message.topic}-value", value)
-                commands = route(message.topic, event, published, now, self.profiles.get)
-            encoded = [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record(), check=False))
-                       for c in commands]
+            event = self.registry.decode(f"{message.topic}-value", value)
+            commands = route(message.topic, event, published, now, self.profiles.get)
+            encoded = self._encode(commands)
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage="router")
             return
@@ -77,15 +81,34 @@ class RouterStage:
         await self._publish(encoded)
         metrics.EVENTS_ROUTED.labels(message.topic).inc()
 
-    def _fan_out(self, message: Message, published: int, now: int) -> list[EmailCommand]:
-        event = self.registry.decode("campaign.launched-value", message.value)
-        mine = (p for p in self.profiles.values() if p and p["partition"] == message.partition)
-        commands, rejected = fan_out_campaign(event, "campaign.launched", mine, published, now,
-                                              self.unsubscribe_secret, self.key_secret)
+    def _encode(self, commands: list[EmailCommand]) -> list[tuple[EmailCommand, bytes]]:
+        return [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record(), check=False))
+                for c in commands]
+
+    async def _fan_out(self, message: Message) -> None:
+        """This partition's share of a campaign, FANOUT_CHUNK profiles at a time: building
+        20,000 commands in one go held the event loop for a second."""
+        now = int(time.time() * 1000)
+        published = int(message.timestamp * 1000) if message.timestamp else now
+        try:
+            event = self.registry.decode("campaign.launched-value", message.value or b"")
+            mine = [p for p in self.profiles.values()
+                    if p and p["partition"] == message.partition]
+            rejected = 0
+            for start in range(0, max(len(mine), 1), FANOUT_CHUNK):
+                commands, skipped = fan_out_campaign(
+                    event, "campaign.launched", mine[start:start + FANOUT_CHUNK], published,
+                    now, self.unsubscribe_secret, self.key_secret)
+                rejected += skipped
+                await self._publish(self._encode(commands))
+                await asyncio.sleep(0)
+        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
+            await self.dead.reject(message, err, stage="router")
+            return
         if rejected:
             log.warning("campaign fan-out on partition %s skipped %s stored profiles with "
                         "invalid addresses", message.partition, rejected)
-        return commands
+        metrics.EVENTS_ROUTED.labels(message.topic).inc()
 
     async def _broadcast(self, message: Message) -> None:
         for partition in range(self.partitions):
@@ -93,7 +116,9 @@ class RouterStage:
                                    timestamp=message.timestamp)
 
     async def _publish(self, encoded: list[tuple[EmailCommand, bytes]]) -> None:
-        for command, payload in encoded:
+        for index, (command, payload) in enumerate(encoded):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             key = recipient_key(command.recipient, self.key_secret).encode()
             await self.commands[command.priority].send(key=key, value=payload)
             metrics.COMMANDS.labels(command.priority.value, command.email_type.value).inc()
@@ -109,7 +134,15 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry,
     fanout = faust_topic(app, specs[CAMPAIGN_FANOUT])
     stage = RouterStage(registry, commands, fanout, profiles, dead, settings)
 
-    @app.agent(faust_topics(app, settings, [*sorted(ROUTES), CAMPAIGN_FANOUT]), name="router")
+    @app.agent(faust_topics(app, settings, sorted(ROUTES)), name="router")
     async def router(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await stage.handle(event.message)
+
+    # Its own agent: a campaign's fan-out (tens of thousands of commands) must not hold up
+    # the password reset published a second later. Same partition count as the profiles
+    # table, and every worker runs both, so Faust co-partitions them.
+    @app.agent(fanout, name="campaign_fanout")
+    async def campaign_fanout(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await stage.handle(event.message)
