@@ -52,7 +52,7 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
              "Kafka and OpenSearch on the same machine.", "",
              "| measure | value |", "|---|---|",
              f"| emails | {result['n']} ({result['by_priority']}) |",
-             f"| workers | {result['workers']} |",
+             f"| workers | {result['workers']} per role, layout {result.get('layout', 'single')} |",
              f"| runs (median) | {result.get('repeat', 1)} |",
              f"| emails/s, first publish to last accept | **{result['emails_per_s']}** |",
              f"| seconds | {result['seconds']} |",

@@ -194,6 +194,9 @@ def demo(count: int) -> None:
               "emails (password resets) once the first 1,000 marketing emails arrived.")
 @click.option("--workers", default=1, show_default=True, help="Worker processes in one group.")
 @click.option("--repeat", default=1, show_default=True, help="Runs; the report gives medians.")
+@click.option("--layout", type=click.Choice(["single", "split"]), default="single",
+              show_default=True, help="split: marketing senders in their own consumer group "
+              "and the OpenSearch sink in their own consumer group (K processes of each role).")
 @click.option("--smtp-host", default=None, help="Send to this SMTP server instead.")
 @click.option("--smtp-port", type=int, default=None)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
@@ -203,7 +206,7 @@ def demo(count: int) -> None:
 @click.option("--no-limits", is_flag=True, help="Skip the raw smtp-sink and Kafka limits.")
 @click.option("--profile", is_flag=True, help="Sample worker 0 with py-spy while it runs.")
 @click.option("--timeout", "timeout_s", default=900.0, show_default=True)
-def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
+def bench(n: int, provider: str, scenario: str, workers: int, repeat: int, layout: str,
           smtp_host: str | None, smtp_port: int | None, json_path: str | None,
           report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float) -> None:
     """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
@@ -218,7 +221,7 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
     if bool(smtp_host) != bool(smtp_port):
         raise click.BadParameter("--smtp-host and --smtp-port go together")
     options = Options(n=n, provider=provider, scenario=scenario, workers=workers,
-                      repeat=repeat, smtp_host=smtp_host, smtp_port=smtp_port,
+                      repeat=repeat, layout=layout, smtp_host=smtp_host, smtp_port=smtp_port,
                       timeout_s=timeout_s, limits=not no_limits, profile=profile,
                       report_dir=Path(report_dir) if report_dir else None)
     try:

@@ -1,4 +1,5 @@
-"""Two fixes for faust-streaming 0.15.3 (with aiokafka 0.14) that at-least-once delivery needs.
+"""Fixes for faust-streaming 0.15.3 (with aiokafka 0.14): two that at-least-once delivery
+needs, one that priority latency needs.
 
 1. Paused partitions leak. Faust pauses a partition by leaving it out of the set it passes to
    aiokafka's ``fetched_records(partitions)``, but it passes its *live* set through a thread
@@ -12,6 +13,12 @@
    recovery: records from the old position are delivered, the seek rewinds, and the
    read-offset bookkeeping then drops some records and repeats others. faust-streaming
    PR #217 fixed this order in the table-less path only; this applies it here too.
+
+3. Fetch wait. Faust hard-codes ``fetch_max_wait_ms=1500``. aiokafka keeps one fetch in
+   flight per broker, for the partitions with nothing buffered; the broker holds it until one
+   of *those* partitions gets data. A password reset landing on a partition outside that
+   request waits for it: 100-300 ms per hop under load, up to 1.5 s when idle (measured by
+   ``flowmail bench --scenario backlog``). The wait becomes ``FETCH_MAX_WAIT_MS``.
 
 Seen here before the fixes: of 16 events waiting at worker start, some were routed twice and
 2 never. ``tests/integration/test_pipeline.py::
@@ -29,6 +36,15 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 _PATCHED = "_flowmail_seek_before_resume"
 _original_fetch_records = AIOKafkaConsumerThread._fetch_records
+_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+# An idle worker then sends 20 empty fetches a second: negligible next to 1.5 s of latency.
+FETCH_MAX_WAIT_MS = 50
+
+
+def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+    consumer = _original_create_worker_consumer(self, transport)
+    consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+    return consumer
 
 
 async def _fetch_records(self: AIOKafkaConsumerThread, consumer: Any, active_partitions: Any,
@@ -75,4 +91,6 @@ def apply() -> None:
     if not getattr(Recovery, _PATCHED, False):
         Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
         AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
+        AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
+            _create_worker_consumer)
         setattr(Recovery, _PATCHED, True)
