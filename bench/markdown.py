@@ -55,6 +55,7 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
              f"| workers | {result['workers']} per role, layout {result.get('layout', 'single')} |",
              f"| runs (median) | {result.get('repeat', 1)} |",
              f"| emails/s, first publish to last accept | **{result['emails_per_s']}** |",
+             f"| emails/s per priority | {result.get('emails_per_s_by_priority', {})} |",
              f"| seconds | {result['seconds']} |",
              f"| sink received / unique / duplicates / lost | {result['sink_received']} / "
              f"{result['unique_received']} / {result['duplicates']} / {result['lost']} |",
@@ -82,6 +83,12 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
                      f"{kafka['passthrough_per_s']} | "
                      f"{limits['fraction_of_kafka_passthrough']:.1%} |")
         lines.append(f"| confluent-kafka produce only | {kafka['produce_per_s']} | |")
+    lag = result.get("event_loop_lag")
+    if lag:
+        lines += ["", f"Event-loop lag (histogram bucket bounds, ms): {lag}"]
+    if result.get("profile_top"):
+        lines += ["", "## Profile of worker 0 (py-spy, share of samples)", "", "```",
+                  result["profile_top"], "```"]
     lines += ["", f"![latency]({images['latency']})", "",
               f"![throughput]({images['throughput']})", ""]
     return "\n".join(lines)

@@ -108,6 +108,11 @@ class NoBulkProvider(Exception):
 BulkFactory = Callable[[str, int], Awaitable[Any]]
 
 
+def bulk_capable(chain: ProviderChain) -> list[Guarded]:
+    """Members with a batch API (SendGrid, Mailgun); SMTP and SES send one by one."""
+    return [m for m in chain.members if getattr(m.provider, "bulk_placeholder", None)]
+
+
 async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,
                     sender: tuple[str, str]) -> tuple[str, list[SendResult]]:
     """One batch through the first healthy provider with a batch API.
@@ -117,7 +122,7 @@ async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,
     or AllProvidersFailed when every bulk provider failed transiently.
     """
     errors: list[ProviderError] = []
-    bulk_members = [m for m in chain.members if getattr(m.provider, "bulk_placeholder", None)]
+    bulk_members = bulk_capable(chain)
     if not bulk_members:
         raise NoBulkProvider("no provider with a batch API in this chain")
     for member in bulk_members:

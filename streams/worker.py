@@ -145,8 +145,12 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
 
     @app.page("/health")
     async def health_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
+        # stream buffers that filled up: a full one stalls every partition's delivery
+        full = {f"{tp.topic}:{tp.partition}": n
+                for tp, n in app.monitor.topic_buffer_full.items()} if app.monitor else {}
         return web_view.json({"status": "ok", "agents": sorted(agents),
-                              "priorities": [p.value for p in priorities]})
+                              "priorities": [p.value for p in priorities],
+                              "stream_buffers_full": full})
 
     preview_renderer = Renderer()
 
