@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint stack-up stack-down clean
+.PHONY: demo test bench lint stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## make bench [BENCH_ARGS="--n 20000 --provider smtp --json out.json"]: the end-to-end benchmark
+bench: $(STAMP)
+	@test -x /usr/sbin/smtp-sink || { echo "installing postfix (smtp-sink, smtp-source)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
+	$(BIN)/flowmail bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

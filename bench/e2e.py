@@ -9,9 +9,7 @@ study's mix, and the sink watched until every expected idempotency key has arriv
 from __future__ import annotations
 
 import json
-import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -25,7 +23,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from bench.procstats import ProcessStats
-from bench.sinks import BenchError, Sink, free_port, start_sink
+from bench.sinks import BenchError, Sink, start_sink
+from bench.summary import loop_lag, machine, median_of, summarize
+from bench.workers import Workers, deadline_poll, roles
 from bench.workload import EMAIL_TYPE_OF, Workload, build, scaled_mix
 from flowmail.localstack import LocalStack
 from flowmail.publisher import Publisher, default_key
@@ -52,116 +52,6 @@ class Options:
     limits: bool = True
     profile: bool = False
     report_dir: Path | None = None
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """Nearest-rank p50/p95/p99 and max, in the unit given."""
-    if not values:
-        return {"count": 0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))]
-
-    return {"count": len(ordered), "p50": round(rank(0.50), 1), "p95": round(rank(0.95), 1),
-            "p99": round(rank(0.99), 1), "max": round(ordered[-1], 1),
-            "mean": round(statistics.fmean(ordered), 1)}
-
-
-def _deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
-                   alive: Any = None) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if alive is not None:
-            alive()
-        if time.monotonic() > deadline:
-            raise BenchError(f"{what} not reached within {timeout_s:.0f}s")
-        time.sleep(every_s)
-
-
-@dataclass(frozen=True)
-class Role:
-    """A kind of worker process: its name, ``flowmail worker`` options, and app id suffix."""
-
-    name: str
-    args: tuple[str, ...] = ()
-    app_suffix: str = ""
-    nice: int = 0  # batch work yields the CPU to the interactive priorities
-
-
-def roles(layout: str) -> list[Role]:
-    """single: every agent in each process (one consumer group). split: the router with the
-    critical and transactional senders in one consumer group; marketing senders and the
-    OpenSearch sink in another, as deploy/k8s runs them, so the bulk work cannot delay the
-    critical stream's fetches (README, "Priorities")."""
-    if layout == "split":
-        return [Role("main", ("--agents", "router,sender", "--priorities",
-                              "critical,transactional")),
-                Role("bulk", ("--agents", "sender,sink", "--priorities", "marketing"), "-bulk",
-                     nice=10)]
-    return [Role("all")]
-
-
-class Workers:
-    """K processes of each role, started one by one (the first of a new group places it at
-    the end of its topics), logs under the report dir."""
-
-    def __init__(self, settings: Settings, count: int, provider: str, env: dict[str, str],
-                 log_dir: Path, layout: str = "single") -> None:
-        self.settings, self.count, self.provider = settings, count, provider
-        self.env, self.log_dir, self.layout = env, log_dir, layout
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.ports: list[int] = []
-        self.names: list[str] = []
-
-    def start(self, timeout_s: float = 180.0) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for role in roles(self.layout):
-            for index in range(self.count):
-                name = f"worker-{index}" if role.name == "all" else f"worker-{role.name}-{index}"
-                port = free_port()
-                env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
-                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix}
-                log = open(self.log_dir / f"{name}.log", "wb")
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,
-                     "--new-group-starts-at", "latest", "--loglevel", "warning", *role.args],
-                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                    preexec_fn=(lambda n=role.nice: os.nice(n)) if role.nice else None))
-                self.ports.append(port)
-                self.names.append(name)
-                last = len(self.procs) - 1
-                _deadline_poll(lambda last=last: self._ready(last), timeout_s,
-                               f"{name} ready", alive=self.check_alive)
-        _deadline_poll(lambda: all(self._ready(i) for i in range(len(self.procs))), timeout_s,
-                       "all workers ready", alive=self.check_alive)
-
-    def _ready(self, index: int) -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{self.ports[index]}/ready", timeout=2).ok
-        except requests.RequestException:
-            return False
-
-    def check_alive(self) -> None:
-        for index, proc in enumerate(self.procs):
-            if proc.poll() is not None:
-                name = self.names[index]
-                raise BenchError(f"{name} exited ({proc.returncode}); see "
-                                 f"{self.log_dir / f'{name}.log'}")
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool = False) -> None:
@@ -251,7 +141,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         received = _wait_for_sink(work, sink, options.timeout_s, workers)
         last_accept = max(at for key, at in received if key in work.expected)
         ids = sorted({event["event_id"] for _, event in work.events})
-        _deadline_poll(lambda: searchable(bench, ids) >= len(work.expected), options.timeout_s,
+        deadline_poll(lambda: searchable(bench, ids) >= len(work.expected), options.timeout_s,
                        f"{len(work.expected)} searchable delivery events", every_s=0.1,
                        alive=workers.check_alive)
         searchable_at = time.time()
@@ -288,7 +178,7 @@ def _warm_up(settings: Settings, sink: Sink, run: str, timeout_s: float,
     with Publisher(settings.kafka_bootstrap) as publisher:
         publish(publisher, warm.events)
     keys = set(warm.expected)
-    _deadline_poll(lambda: keys <= {key for key, _ in sink.receipts()}, timeout_s,
+    deadline_poll(lambda: keys <= {key for key, _ in sink.receipts()}, timeout_s,
                    "warm-up emails at the sink", alive=workers.check_alive)
     return keys
 
@@ -301,7 +191,7 @@ def _publish_scenario(settings: Settings, options: Options, work: Workload,
         # the campaign first; the critical mail once the backlog is really draining
         first = publish(publisher, work.events[:1])
         draining = min(BACKLOG_DRAINING, len(work.profiles) // 5)
-        _deadline_poll(lambda: len(sink.receipts()) >= draining, options.timeout_s,
+        deadline_poll(lambda: len(sink.receipts()) >= draining, options.timeout_s,
                        f"first {draining} marketing emails at the sink")
         return first + publish(publisher, work.events[1:])
 
@@ -316,7 +206,7 @@ def _wait_for_sink(work: Workload, sink: Sink, timeout_s: float,
         return expected <= {key for key, _ in latest[0]}
 
     try:
-        _deadline_poll(complete, timeout_s, f"{len(expected)} emails at the sink", every_s=0.25,
+        deadline_poll(complete, timeout_s, f"{len(expected)} emails at the sink", every_s=0.25,
                        alive=workers.check_alive)
     except BenchError as err:
         arrived = expected & {key for key, _ in latest[0]}
@@ -332,84 +222,6 @@ def _drop_ledgers(settings: Settings) -> None:
             future.result()
         except Exception:  # noqa: BLE001, S110 - already gone is fine
             pass
-
-
-def summarize(options: Options, work: Workload, stamps: list[float],
-              received: list[tuple[str, float]], last_accept: float, searchable_at: float,
-              processes: dict[str, dict[str, float]], run: str) -> dict[str, Any]:
-    first_publish = min(stamps)
-    counts: dict[str, int] = {}
-    first_seen: dict[str, float] = {}
-    foreign = 0
-    for key, at in received:
-        if key not in work.expected:
-            foreign += 1
-            continue
-        counts[key] = counts.get(key, 0) + 1
-        first_seen[key] = min(at, first_seen.get(key, at))
-    by_priority: dict[str, list[float]] = {p.value: [] for p in Priority}
-    spans: dict[str, list[float]] = {}
-    for key, at in first_seen.items():
-        item = work.expected[key]
-        by_priority[item.priority.value].append((at - stamps[item.event_index]) * 1000)
-        span = spans.setdefault(item.priority.value, [stamps[item.event_index], at])
-        span[0], span[1] = min(span[0], stamps[item.event_index]), max(span[1], at)
-    elapsed = last_accept - first_publish
-    timeline: dict[int, int] = {}
-    for at in first_seen.values():
-        second = int(at - first_publish)
-        timeline[second] = timeline.get(second, 0) + 1
-    return {
-        "run": run, "n": len(work.expected), "provider": options.provider,
-        "scenario": options.scenario, "workers": options.workers, "layout": options.layout,
-        "events_published": len(work.events), "by_priority": work.count_by_priority(),
-        "emails_per_s": round(len(first_seen) / elapsed, 1) if elapsed > 0 else 0.0,
-        "seconds": round(elapsed, 2),
-        "sink_received": sum(counts.values()), "unique_received": len(first_seen),
-        "duplicates": sum(c - 1 for c in counts.values()),
-        "lost": len(work.expected) - len(first_seen), "foreign": foreign,
-        "latency_ms": {p: percentiles(v) for p, v in by_priority.items() if v},
-        # emails of one priority / (its first publish to its last accept)
-        "emails_per_s_by_priority": {
-            p: round(len(by_priority[p]) / (end - start), 1) if end > start else 0.0
-            for p, (start, end) in spans.items()},
-        "searchable_after_s": round(searchable_at - first_publish, 2),
-        "searchable_after_last_accept_s": round(searchable_at - last_accept, 2),
-        "cpu_s": {name: p["cpu_s"] for name, p in processes.items()},
-        "peak_rss_mb": {name: p["peak_rss_mb"] for name, p in processes.items()},
-        "throughput_per_s": [timeline.get(s, 0) for s in range(int(elapsed) + 1)],
-        "latencies_ms": {p: sorted(round(x, 1) for x in v) for p, v in by_priority.items()},
-    }
-
-
-def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Numbers become the median over runs; the rest comes from the median-throughput run."""
-    if len(runs) == 1:
-        return runs[0]
-    ordered = sorted(runs, key=lambda r: r["emails_per_s"])
-    middle = dict(ordered[len(ordered) // 2])
-
-    def med(path: list[str]) -> float:
-        values = []
-        for run in runs:
-            value: Any = run
-            for part in path:
-                value = value.get(part, {}) if isinstance(value, dict) else {}
-            if isinstance(value, (int, float)):
-                values.append(value)
-        return round(statistics.median(values), 2) if values else 0.0
-
-    for name in ("emails_per_s", "seconds", "searchable_after_s", "duplicates", "lost",
-                 "sink_received"):
-        middle[name] = med([name])
-    for priority, stats in middle["latency_ms"].items():
-        middle["latency_ms"][priority] = {k: med(["latency_ms", priority, k]) for k in stats}
-    for group in ("cpu_s", "peak_rss_mb"):
-        middle[group] = {k: med([group, k]) for k in middle[group]}
-    middle["repeat"] = len(runs)
-    middle["runs"] = [{k: r[k] for k in ("run", "emails_per_s", "duplicates", "lost",
-                                         "sink_received")} for r in runs]
-    return middle
 
 
 def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
@@ -451,43 +263,3 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
         from bench.profile_summary import summarize as profile_top
         result["profile_top"] = profile_top(profiles[-1], top=20)
     return result
-
-
-def machine() -> dict[str, Any]:
-    import platform
-
-    import psutil
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_model": _cpu_model()}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def loop_lag(port: int) -> dict[str, float]:
-    """Upper bucket bounds of the worker's event-loop lag histogram at p50/p99/max."""
-    try:
-        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except requests.RequestException:
-        return {}
-    buckets = []
-    for line in text.splitlines():
-        if line.startswith("flowmail_event_loop_lag_seconds_bucket"):
-            bound = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
-    if not buckets or buckets[-1][1] == 0:
-        return {}
-    total = buckets[-1][1]
-
-    def upper(q: float) -> float:
-        return next(bound for bound, count in buckets if count >= q * total) * 1000
-
-    return {"p50_ms_le": upper(0.5), "p99_ms_le": upper(0.99), "max_ms_le": upper(1.0)}

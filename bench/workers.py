@@ -1,0 +1,114 @@
+"""The benchmark's worker processes: roles (which agents, which consumer group) and their
+start, readiness and stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.sinks import BenchError, free_port
+from flowmail.settings import Settings
+
+
+def deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
+                   alive: Any = None) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if alive is not None:
+            alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} not reached within {timeout_s:.0f}s")
+        time.sleep(every_s)
+
+
+@dataclass(frozen=True)
+class Role:
+    """A kind of worker process: its name, ``flowmail worker`` options, and app id suffix."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    app_suffix: str = ""
+    nice: int = 0  # batch work yields the CPU to the interactive priorities
+
+
+def roles(layout: str) -> list[Role]:
+    """single: every agent in each process (one consumer group). split: the router with the
+    critical and transactional senders in one consumer group; marketing senders and the
+    OpenSearch sink in another, as deploy/k8s runs them, so the bulk work cannot delay the
+    critical stream's fetches (README, "Priorities")."""
+    if layout == "split":
+        return [Role("main", ("--agents", "router,sender", "--priorities",
+                              "critical,transactional")),
+                Role("bulk", ("--agents", "sender,sink", "--priorities", "marketing"), "-bulk",
+                     nice=10)]
+    return [Role("all")]
+
+
+class Workers:
+    """K processes of each role, started one by one (the first of a new group places it at
+    the end of its topics), logs under the report dir."""
+
+    def __init__(self, settings: Settings, count: int, provider: str, env: dict[str, str],
+                 log_dir: Path, layout: str = "single") -> None:
+        self.settings, self.count, self.provider = settings, count, provider
+        self.env, self.log_dir, self.layout = env, log_dir, layout
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.ports: list[int] = []
+        self.names: list[str] = []
+
+    def start(self, timeout_s: float = 180.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for role in roles(self.layout):
+            for index in range(self.count):
+                name = f"worker-{index}" if role.name == "all" else f"worker-{role.name}-{index}"
+                port = free_port()
+                env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
+                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix}
+                log = open(self.log_dir / f"{name}.log", "wb")
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,
+                     "--new-group-starts-at", "latest", "--loglevel", "warning", *role.args],
+                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                    preexec_fn=(lambda n=role.nice: os.nice(n)) if role.nice else None))
+                self.ports.append(port)
+                self.names.append(name)
+                last = len(self.procs) - 1
+                deadline_poll(lambda last=last: self._ready(last), timeout_s,
+                               f"{name} ready", alive=self.check_alive)
+        deadline_poll(lambda: all(self._ready(i) for i in range(len(self.procs))), timeout_s,
+                       "all workers ready", alive=self.check_alive)
+
+    def _ready(self, index: int) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.ports[index]}/ready", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def check_alive(self) -> None:
+        for index, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                name = self.names[index]
+                raise BenchError(f"{name} exited ({proc.returncode}); see "
+                                 f"{self.log_dir / f'{name}.log'}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

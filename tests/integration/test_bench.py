@@ -1,0 +1,51 @@
+"""``flowmail bench`` end to end on the real stack, small: every email arrives exactly once at
+a real smtp-sink (or the fake batch API), the report and its plots are written, and the raw
+limits are measured. The numbers themselves are not asserted (docs/performance.md has them).
+"""
+
+import json
+
+from bench.e2e import Options, run_bench
+from bench.markdown import write_report
+
+
+def _check(result, n):
+    assert result["n"] == n
+    assert result["sink_received"] == n and result["unique_received"] == n
+    assert result["duplicates"] == 0 and result["lost"] == 0 and result["foreign"] == 0
+    assert result["emails_per_s"] > 0 and result["searchable_after_s"] > 0
+    for process in ("worker-0", "kafka", "opensearch"):
+        assert result["cpu_s"][process] >= 0 and result["peak_rss_mb"][process] > 0
+    for stats in result["latency_ms"].values():
+        assert 0 < stats["p50"] <= stats["p95"] <= stats["p99"] <= stats["max"]
+
+
+def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
+    result = run_bench(settings, Options(n=240, provider="smtp", report_dir=tmp_path))
+    _check(result, 240)
+    assert set(result["latency_ms"]) == {"critical", "transactional", "marketing"}
+    assert sum(result["by_priority"].values()) == 240
+    assert result["limits"]["smtp_sink"]["messages_per_s"] > 0
+    assert result["limits"]["kafka"]["passed"] == 240
+    assert 0 < result["limits"]["fraction_of_kafka_passthrough"]
+    report = write_report(result, "flowmail bench --n 240")
+    text = report.read_text()
+    assert "| critical |" in text and "smtp-source" in text
+    assert (tmp_path / "latency.png").stat().st_size > 1000
+    assert (tmp_path / "throughput.png").stat().st_size > 1000
+    json.dumps(result)  # the --json output is plain JSON
+
+
+def test_backlog_reports_critical_latency_behind_a_campaign(settings, stack, tmp_path):
+    result = run_bench(settings, Options(n=400, provider="sendgrid", scenario="backlog",
+                                         limits=False, report_dir=tmp_path))
+    _check(result, 404)
+    assert result["by_priority"] == {"marketing": 400, "critical": 4}
+    assert result["latency_ms"]["critical"]["count"] == 4
+
+
+def test_split_layout_runs_two_consumer_groups(settings, stack, tmp_path):
+    result = run_bench(settings, Options(n=120, provider="smtp", layout="split",
+                                         limits=False, report_dir=tmp_path))
+    assert result["lost"] == 0 and result["duplicates"] == 0
+    assert {"worker-main-0", "worker-bulk-0"} <= set(result["cpu_s"])
