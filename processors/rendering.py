@@ -73,7 +73,11 @@ def safe_url(value: str | None) -> str:
     """Only http(s) links reach a template; anything else (javascript:, data:) becomes '#'."""
     if not value:
         return "#"
-    return value if urlsplit(str(value)).scheme in {"http", "https"} else "#"
+    try:
+        scheme = urlsplit(str(value)).scheme
+    except ValueError:  # unbalanced [ or ] in the host
+        return "#"
+    return value if scheme in {"http", "https"} else "#"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ def https_url(field: str, value: str | None, optional: bool = False) -> str | No
             return None
         raise RejectedInput(RejectReason.MISSING_FIELD, f"{field} is empty")
     header_safe(field, value, max_len=2048)
-    if urlsplit(value).scheme not in {"https", "http"} or not urlsplit(value).netloc:
+    try:
+        parts = urlsplit(value)
+    except ValueError as err:  # "Invalid IPv6 URL": an unbalanced [ or ] in the host
+        raise RejectedInput(RejectReason.SCHEMA_MISMATCH, f"{field}: {err}") from err
+    if parts.scheme not in {"https", "http"} or not parts.netloc:
         raise RejectedInput(RejectReason.SCHEMA_MISMATCH, f"{field} is not an http(s) URL")
     return value

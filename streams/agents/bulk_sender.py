@@ -55,19 +55,21 @@ class BulkSenderStage:
 
     async def handle_batch(self, events: list[EventT]) -> None:
         pending: list[tuple[EventT, EmailCommand]] = []
+        in_batch: set[str] = set()
         for index, event in enumerate(events):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a batch must not hold the loop (see router.py)
-            command = await self._admit(event)
+            command = await self._admit(event, in_batch)
             if command is not None:
                 pending.append((event, command))
+                in_batch.add(command.idempotency_key)
         by_command = {c.command_id: e for e, c in pending}
         for commands in group([c for _, c in pending]):
             for start in range(0, len(commands), BATCH_MAX):
                 chunk = commands[start:start + BATCH_MAX]
                 await self._send_chunk(chunk, by_command)
 
-    async def _admit(self, event: EventT) -> EmailCommand | None:
+    async def _admit(self, event: EventT, in_batch: set[str]) -> EmailCommand | None:
         """Decode, skip duplicates and suppressed recipients (reported), else pending."""
         stage = self.single
         try:
@@ -75,6 +77,12 @@ class BulkSenderStage:
                 stage.registry.decode(COMMAND_SUBJECT, event.message.value))
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await stage.dead.reject(event.message, err, stage=f"sender.{stage.priority.value}")
+            return None
+        if command.idempotency_key in in_batch:
+            # two copies of one command in one batch: the ledger is written only after the
+            # batch is sent, so it cannot see the second copy (a replayed campaign)
+            await stage.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
+                               reason="ledger: same key earlier in this batch")
             return None
         previous = stage.ledger.get(command.idempotency_key)
         if previous is not None and previous.startswith("sent"):

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # seconds; every YIELD_EVERY commands the other agents (a password reset) get a turn.
 YIELD_EVERY = 64
 FANOUT_CHUNK = 256
+FANOUT_APP_HEADER = "flowmail-app-id"
 
 
 class RouterStage:
@@ -55,6 +56,7 @@ class RouterStage:
         self.key_secret = settings.pseudonym_secret.encode()
         self.unsubscribe_secret = settings.unsubscribe_secret.encode()
         self.partitions = settings.partitions_domain
+        self.app_id = settings.app_id
 
     async def handle(self, message: Message) -> None:
         if message.topic == CAMPAIGN_FANOUT:
@@ -88,6 +90,8 @@ class RouterStage:
     async def _fan_out(self, message: Message) -> None:
         """This partition's share of a campaign, FANOUT_CHUNK profiles at a time: building
         20,000 commands in one go held the event loop for a second."""
+        if not self._own_copy(message):
+            return
         now = int(time.time() * 1000)
         published = int(message.timestamp * 1000) if message.timestamp else now
         try:
@@ -111,9 +115,19 @@ class RouterStage:
         metrics.EVENTS_ROUTED.labels(message.topic).inc()
 
     async def _broadcast(self, message: Message) -> None:
+        """One copy per partition, marked with this app id: campaign.fanout is shared, and a
+        second app reading the same domain topics (another consumer group: a blue/green
+        deploy, a benchmark) must not make this app send the campaign twice."""
         for partition in range(self.partitions):
             await self.fanout.send(key=message.key, value=message.value, partition=partition,
-                                   timestamp=message.timestamp)
+                                   timestamp=message.timestamp,
+                                   headers={FANOUT_APP_HEADER: self.app_id.encode()})
+
+    def _own_copy(self, message: Message) -> bool:
+        headers = message.headers or {}
+        items = headers.items() if isinstance(headers, dict) else headers
+        origin = next((value for name, value in items if name == FANOUT_APP_HEADER), None)
+        return origin is None or origin == self.app_id.encode()  # unmarked: older copies
 
     async def _publish(self, encoded: list[tuple[EmailCommand, bytes]]) -> None:
         for index, (command, payload) in enumerate(encoded):
