@@ -175,10 +175,8 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry, dead:
     stage = SenderStage(priority, registry, chain, renderer, ledger, suppressions, topics, dead,
                         settings, render_pool)
     source = faust_topic(app, specs[priority.topic])
-    # Batches only help a chain with a batch API. Without one (SMTP), the one-by-one agent
-    # keeps taking from its buffer while it sends; a batch of 1,000 sent one by one let the
-    # buffer fill, and a full buffer stalls the worker's whole consumer (a password reset
-    # waited 4.5 s behind a campaign in the backlog benchmark).
+    # Batches only help a chain with a batch API. Without one (SMTP) the one-by-one agent
+    # sends as many at once as a batch would and keeps taking from its stream buffer.
     if priority is Priority.MARKETING and settings.bulk_batch_size > 1 and bulk_capable(chain):
         from streams.agents import bulk_sender
         bulk_sender.register(app, settings, stage, source)
