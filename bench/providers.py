@@ -11,14 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import socket
-import subprocess
-import sys
 import time
 
-import requests
-
 from bench.report import emit
+from bench.sinks import FakeApiSink
 from flowmail.samples import SAMPLES, campaign_launched, user_created
 from processors.bulk import group, render_bulk
 from processors.message import build_message
@@ -30,28 +26,6 @@ from providers.mailgun import MailgunProvider
 from providers.sendgrid import SendGridProvider
 
 SENDER = ("no-reply@shopflow.example", "Nordlicht Outdoor")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_fakes() -> tuple[list[subprocess.Popen[bytes]], str, str]:
-    sg, mg = free_port(), free_port()
-    procs = [subprocess.Popen([sys.executable, "-m", "flowmail.fakes", "sendgrid", "--port",
-                               str(sg), "--api-key", "k"]),
-             subprocess.Popen([sys.executable, "-m", "flowmail.fakes", "mailgun", "--port",
-                               str(mg), "--api-key", "k", "--domain", "mg.example"])]
-    for port in (sg, mg):
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/_fake/messages", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
-    return procs, f"http://127.0.0.1:{sg}", f"http://127.0.0.1:{mg}"
 
 
 async def transactional(provider, n: int, concurrency: int) -> float:
@@ -89,11 +63,11 @@ async def marketing(provider, n: int) -> float:
 
 
 async def main_async(n: int) -> dict[str, float]:
-    procs, sg_url, mg_url = start_fakes()
+    fakes = [FakeApiSink.start("sendgrid"), FakeApiSink.start("mailgun")]
     pool = BlockingPool(16)
     try:
-        sendgrid = SendGridProvider("k", sg_url, pool, 10)
-        mailgun = MailgunProvider("k", "mg.example", mg_url, pool, 10)
+        sendgrid = SendGridProvider(FakeApiSink.API_KEY, fakes[0].url, pool, 10)
+        mailgun = MailgunProvider(FakeApiSink.API_KEY, FakeApiSink.DOMAIN, fakes[1].url, pool, 10)
         return {
             "transactional_sendgrid_emails_per_s": round(await transactional(sendgrid, n, 16)),
             "transactional_mailgun_emails_per_s": round(await transactional(mailgun, n, 16)),
@@ -101,8 +75,8 @@ async def main_async(n: int) -> dict[str, float]:
             "marketing_mailgun_recipients_per_s": round(await marketing(mailgun, n * 10)),
         }
     finally:
-        for proc in procs:
-            proc.terminate()
+        for fake in fakes:
+            fake.stop()
 
 
 def main() -> None:
