@@ -20,8 +20,8 @@ from typing import Any
 
 import requests
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
+from bench.kafka_io import delete_topics, produce_waiting
 from bench.procstats import ProcessStats
 from bench.sinks import BenchError, Sink, start_sink
 from bench.summary import loop_lag, machine, median_of, summarize
@@ -61,14 +61,8 @@ def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool =
                          "compression.type": "lz4"})
     for person in profiles:
         value = None if remove else json.dumps(person).encode()
-        while True:
-            try:
-                producer.produce(PROFILES, key=json.dumps(person["user_id"]).encode(),
-                                 value=value, partition=person["partition"])
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        produce_waiting(producer, PROFILES, json.dumps(person["user_id"]).encode(), value,
+                        partition=person["partition"])
     if producer.flush(60):
         raise BenchError("profiles not acknowledged by Kafka within 60s")
 
@@ -160,7 +154,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         workers.stop()
         seed_profiles(bench.kafka_bootstrap, work.profiles, remove=True)
         for app_id in app_ids:
-            _drop_ledgers(replace(bench, app_id=app_id))
+            drop_ledgers(replace(bench, app_id=app_id))
     result = summarize(options, work, stamps, received, last_accept, searchable_at, processes,
                        run)
     result["event_loop_lag"] = lags
@@ -214,14 +208,9 @@ def _wait_for_sink(work: Workload, sink: Sink, timeout_s: float,
     return latest[0]
 
 
-def _drop_ledgers(settings: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = [ledger_changelog(settings.app_id, p) for p in Priority]
-    for future in admin.delete_topics(names, operation_timeout=30).values():
-        try:
-            future.result()
-        except Exception:  # noqa: BLE001, S110 - already gone is fine
-            pass
+def drop_ledgers(settings: Settings) -> None:
+    delete_topics(settings.kafka_bootstrap,
+                  [ledger_changelog(settings.app_id, p) for p in Priority])
 
 
 def run_bench(settings: Settings, options: Options) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import replace
 
-from bench.e2e import _drop_ledgers
+from bench.e2e import drop_ledgers
 from bench.report import emit
 from bench.sinks import SmtpSink
 from bench.summary import percentiles
@@ -60,7 +60,7 @@ def main() -> None:
     finally:
         workers.stop()
         sink.stop()
-        _drop_ledgers(bench)
+        drop_ledgers(bench)
     latency = [(accepted[key] - at) * 1000 for key, at in published if key in accepted]
     emit({"n": args.n, "received": len(latency),
           "warm_up_ms": [round(x, 1) for x in latency[:WARM_UP]],

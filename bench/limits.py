@@ -12,6 +12,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.kafka_io import delete_topics, produce_waiting
 from bench.sinks import SMTP_SOURCE, SmtpSink
 
 
@@ -49,7 +50,7 @@ def kafka_passthrough_limit(bootstrap: str, n: int, size_bytes: int, partitions:
         producer = Producer(config)
         began = time.perf_counter()
         for i in range(n):
-            _produce(producer, source, str(i).encode(), payload)
+            produce_waiting(producer, source, str(i).encode(), payload)
         producer.flush(60)
         produce_s = time.perf_counter() - began
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{run}",
@@ -62,27 +63,13 @@ def kafka_passthrough_limit(bootstrap: str, n: int, size_bytes: int, partitions:
             for message in consumer.consume(1000, timeout=1.0):
                 if message.error():
                     continue
-                _produce(forward, target, message.key(), message.value())
+                produce_waiting(forward, target, message.key(), message.value())
                 seen += 1
         consumer.commit(asynchronous=False)
         forward.flush(60)
         pass_s = time.perf_counter() - began
         consumer.close()
     finally:
-        for future in admin.delete_topics([source, target]).values():
-            try:
-                future.result()
-            except Exception:  # noqa: BLE001, S110 - a leftover bench topic is harmless
-                pass
+        delete_topics(bootstrap, [source, target])
     return {"records": n, "size_bytes": size_bytes, "produce_per_s": round(n / produce_s),
             "passthrough_per_s": round(seen / pass_s), "passed": seen}
-
-
-def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            producer.produce(topic, key=key, value=value)
-            producer.poll(0)
-            return
-        except BufferError:
-            producer.poll(0.05)

@@ -22,9 +22,9 @@ _ASCII = bytes(range(128))
 
 def text_header(name: str, value: str) -> str:
     """Unstructured header: as is when short ASCII, else RFC 2047 encoded words, folded."""
-    if value.isascii() and value.isprintable() and len(name) + len(value) < 76:
-        return f"{name}: {value}"
     plain = value.isascii() and value.isprintable()
+    if plain and len(name) + len(value) < 76:
+        return f"{name}: {value}"
     encoded = Header(value, "us-ascii" if plain else "utf-8",
                      header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}"

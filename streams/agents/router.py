@@ -44,6 +44,12 @@ FANOUT_CHUNK = 256
 FANOUT_APP_HEADER = "flowmail-app-id"
 
 
+def _clock(message: Message) -> tuple[int, int]:
+    """(published, now) in ms: the event's Kafka timestamp starts its latency clock."""
+    now = int(time.time() * 1000)
+    return (int(message.timestamp * 1000) if message.timestamp else now), now
+
+
 class RouterStage:
     """Decode, route (pure), encode and publish; every failure becomes a dead letter."""
 
@@ -67,8 +73,7 @@ class RouterStage:
             if len(value) > self.max_bytes:
                 raise RejectedInput(RejectReason.OVERSIZED, f"{len(value)} bytes > "
                                     f"FLOWMAIL_MAX_PAYLOAD_BYTES={self.max_bytes}")
-            now = int(time.time() * 1000)
-            published = int(message.timestamp * 1000) if message.timestamp else now
+            published, now = _clock(message)
             event = self.registry.decode(f"{message.topic}-value", value)
             commands = route(message.topic, event, published, now, self.profiles.get)
             encoded = self._encode(commands)
@@ -92,8 +97,7 @@ class RouterStage:
         20,000 commands in one go held the event loop for a second."""
         if not self._own_copy(message):
             return
-        now = int(time.time() * 1000)
-        published = int(message.timestamp * 1000) if message.timestamp else now
+        published, now = _clock(message)
         try:
             event = self.registry.decode("campaign.launched-value", message.value or b"")
             mine = [p for p in self.profiles.values()
