@@ -17,9 +17,8 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
-from flowmail.settings import PROJECT_ROOT
+from flowmail.settings import SCHEMA_DIR
 
-SCHEMA_DIR = PROJECT_ROOT / "schemas"
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 

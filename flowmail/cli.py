@@ -19,7 +19,22 @@ def _settings() -> Any:
         raise click.ClickException(str(err)) from err
 
 
-@click.group()
+class _Commands(click.Group):
+    """Turns the one failure every Kafka-backed command shares (the broker does not answer)
+    into a message that says which setting and which command fix it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from confluent_kafka import KafkaException
+        try:
+            return super().invoke(ctx)
+        except KafkaException as err:
+            raise click.ClickException(
+                f"Kafka at FLOWMAIL_KAFKA_BOOTSTRAP={_settings().kafka_bootstrap} did not "
+                f"answer ({err.args[0].str() if err.args else err}); start the local stack "
+                "with `flowmail stack up` or point the setting at your cluster") from err
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """flowmail: event-driven email on Kafka, Faust and OpenSearch."""
 
@@ -126,7 +141,9 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
             publisher.send_encoded(event_type, payload, key or default_key(event_type, event))
         publisher.flush()
     except PublishError as err:
-        raise click.ClickException(str(err)) from err
+        raise click.ClickException(
+            f"{err} (Kafka at FLOWMAIL_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}; "
+            "`flowmail stack up` starts the local one)") from err
     click.echo(f"published {len(events)} {event_type} event(s) to {settings.kafka_bootstrap}")
 
 
@@ -138,7 +155,9 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
 @click.option("--provider", default=None,
               help="Use only this provider for every priority (default: the FLOWMAIL_PROVIDERS_* "
                    "chains).")
-@click.option("--loglevel", default="info", show_default=True)
+@click.option("--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error", "critical"],
+                                case_sensitive=False))
 @click.option("--new-group-starts-at", type=click.Choice(["earliest", "latest"]),
               default="earliest", show_default=True,
               help="Where a consumer group with no committed offsets starts. 'latest' keeps a "
@@ -146,14 +165,22 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
 def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
            new_group_starts_at: str) -> None:
     """Run a Faust worker with the chosen agents."""
+    from providers.registry import FACTORIES
     from streams.groups import group_is_new, start_group_at_end
-    from streams.worker import consumed_topics, run
+    from streams.worker import AGENTS, consumed_topics, run
     try:
         chosen = [Priority(p.strip()) for p in priorities.split(",") if p.strip()]
     except ValueError as err:
         raise click.ClickException(f"--priorities: {err}") from err
     settings = _settings()
     chosen_agents = [a.strip() for a in agents.split(",") if a.strip()]
+    unknown = set(chosen_agents) - set(AGENTS) or (not chosen_agents and {agents})
+    if unknown:
+        raise click.BadParameter(f"unknown agent(s) {sorted(unknown)}; choose from "
+                                 f"{', '.join(AGENTS)}", param_hint="--agents")
+    if provider is not None and provider not in FACTORIES:
+        raise click.BadParameter(f"unknown provider {provider!r}; choose from "
+                                 f"{', '.join(FACTORIES)}", param_hint="--provider")
     topics = consumed_topics(chosen_agents, chosen)
     if new_group_starts_at == "latest" and group_is_new(settings.kafka_bootstrap,
                                                         settings.app_id, topics):
@@ -164,7 +191,8 @@ def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
 
 
 @main.command()
-@click.option("--count", default=16, show_default=True, help="order.placed events to publish.")
+@click.option("--count", default=16, show_default=True, type=click.IntRange(1, 10_000),
+              help="order.placed events to publish.")
 def demo(count: int) -> None:
     """Start the stack, apply topics, run a worker, publish orders, show where they went."""
     from flowmail.demo import DemoError, run_demo
@@ -242,8 +270,9 @@ def dlq() -> None:
 
 
 @dlq.command("inspect")
-@click.option("--start", default=0, show_default=True, help="First DLQ offset to show.")
-@click.option("--limit", default=100, show_default=True)
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0),
+              help="First DLQ offset to show.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--reason", help="Only this reason (e.g. invalid_address).")
 @click.option("--source-topic", help="Only records that came from this topic.")
 def dlq_inspect(start: int, limit: int, reason: str | None, source_topic: str | None) -> None:
@@ -262,7 +291,8 @@ def dlq_inspect(start: int, limit: int, reason: str | None, source_topic: str | 
 
 
 @dlq.command("replay")
-@click.option("--offset", "offsets", type=int, multiple=True, help="DLQ offset (repeatable).")
+@click.option("--offset", "offsets", type=click.IntRange(min=0), multiple=True,
+              help="DLQ offset (repeatable).")
 @click.option("--reason", help="Every dead letter with this reason.")
 @click.option("--dry-run", is_flag=True, help="List what would be replayed.")
 def dlq_replay(offsets: tuple[int, ...], reason: str | None, dry_run: bool) -> None:
@@ -311,11 +341,19 @@ def preview(email_type: str | None, list_types: bool, locale: str, data: Any,
         raise click.ClickException(f"unknown email type {email_type!r}; see --list") from err
     try:
         event = json.load(data) if data else None
+    except json.JSONDecodeError as err:
+        raise click.ClickException(f"--data {data.name}: not valid JSON: {err}") from err
+    try:
         rendered = render_preview(Renderer(), kind, locale, event)
     except (ValueError, ContractError, RejectedInput) as err:
         raise click.ClickException(str(err)) from err
     if out:
-        for path in write_preview(rendered, Path(out)):
+        try:
+            written = write_preview(rendered, Path(out))
+        except OSError as err:
+            raise click.ClickException(f"--out {out}: cannot write there ({err.strerror})"
+                                       ) from err
+        for path in written:
             click.echo(f"wrote {path}")
         return
     click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}\n\n{rendered.html}")

@@ -28,6 +28,15 @@ PREVIEW_PROFILE = {"user_id": "preview", "email": "preview@example.org", "first_
                    "marketing_opt_in": True, "tags": [], "partition": 0}
 
 
+def campaign_preview_profile(campaign: dict[str, Any], locale: str) -> dict[str, Any]:
+    """A customer of the campaign's shop who is in its segment, whatever the segment says."""
+    segment = campaign.get("segment") or {}
+    countries, tags = segment.get("countries") or [], segment.get("tags_any") or []
+    return {**PREVIEW_PROFILE, "shop_id": campaign["shop"]["shop_id"],
+            "locale": (segment.get("locales") or [locale])[0],
+            "country": countries[0] if countries else None, "tags": tags[:1]}
+
+
 def example_event(email_type: EmailType) -> dict[str, Any]:
     return json.loads((EXAMPLES / f"{TOPIC_OF[email_type]}.json").read_text())
 
@@ -43,9 +52,12 @@ def preview_command(email_type: EmailType, locale: str,
     registry().encode(f"{topic}-value", record)  # the schema check, naming the field
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     if email_type is EmailType.MARKETING_CAMPAIGN:
-        commands, _ = fan_out_campaign(record, topic, [PREVIEW_PROFILE], now, now, b"preview")
+        profile = campaign_preview_profile(record, locale)
+        commands, _ = fan_out_campaign(record, topic, [profile], now, now, b"preview")
     else:
         commands = route(topic, record, now, now, lambda _: PREVIEW_PROFILE)
+    if not commands:  # routing decided this event sends nothing (no recipient in it)
+        raise ValueError(f"the {topic} event yields no {email_type.value} email to preview")
     command = commands[0]
     object.__setattr__(command, "locale", locale)  # frozen dataclass: a preview-only override
     return command

@@ -9,9 +9,9 @@ import unicodedata
 import uuid
 from typing import Any
 
-from flowmail.settings import PROJECT_ROOT
+from flowmail.settings import SCHEMA_DIR
 
-EXAMPLES = PROJECT_ROOT / "schemas" / "examples"
+EXAMPLES = SCHEMA_DIR / "examples"
 
 # (first, last, locale preference, country, currency, city, postal code)
 CUSTOMERS = [

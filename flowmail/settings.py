@@ -11,7 +11,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+# templates/ and schemas/ sit beside the packages both in a checkout and when installed from
+# the wheel (pyproject.toml ships them as data packages), so one root finds them in both.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = PROJECT_ROOT / "templates"
+SCHEMA_DIR = PROJECT_ROOT / "schemas"
+# In a checkout the local stack's files live in it; installed, in the working directory.
+DEFAULT_HOME = (PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+                ) / ".flowmail"
 
 
 class SettingsError(ValueError):
@@ -35,7 +42,7 @@ class Settings:
     index_prefix: str = _doc("Prefix of the monthly analytics indices (<prefix>-YYYY.MM).",
                              default="email-events")
     home: Path = _doc("Working folder for the local stack, its cache and the mail outbox.",
-                      default=PROJECT_ROOT / ".flowmail")
+                      default=DEFAULT_HOME)
     smtp_host: str = _doc("SMTP server host.", default="127.0.0.1")
     smtp_port: int = _doc("SMTP server port.", default=1025)
     smtp_username: str = _doc("SMTP user name; empty means no authentication.", default="")
@@ -106,7 +113,7 @@ class Settings:
                                 "A PDF costs 25 ms (Latin) to 300 ms (CJK) of CPU.",
                                 default="invoice,order_confirmation")
     branding_file: Path = _doc("Per-shop colours by shop_id (JSON).",
-                               default=PROJECT_ROOT / "templates" / "branding.json")
+                               default=TEMPLATE_DIR / "branding.json")
     web_host: str = _doc("Interface of the worker's web server (0.0.0.0 in containers).",
                          default="127.0.0.1")
     web_port: int = _doc("Port of the worker's web server (/metrics, /health, /ready).",

@@ -10,3 +10,8 @@ class RejectedInput(ValueError):
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class AttachmentFailed(RuntimeError):
+    """A document that *is* the email (an invoice's PDF) could not be made. Transient by
+    policy: the sender retries it through the retry topic, then fails it with an alert."""

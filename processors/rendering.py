@@ -27,16 +27,15 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from flowmail.settings import PROJECT_ROOT
+from flowmail.settings import TEMPLATE_DIR
 from flowmail.vocab import EmailType, RejectReason
 from processors.commands import EmailCommand
-from processors.errors import RejectedInput
+from processors.errors import AttachmentFailed, RejectedInput
 from processors.i18n import LocaleFormats, load_translations
 from processors.locales import DEFAULT, SUPPORTED
 from processors.pdf import Formatters, invoice_pdf, order_pdf, warm_fonts
 from processors.validation import header_safe
 
-TEMPLATE_DIR = PROJECT_ROOT / "templates"
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +51,10 @@ SHIPMENT_STATUS = {
 }
 PDF_OF = {EmailType.INVOICE: ("invoice-{invoice_id}.pdf", invoice_pdf),
           EmailType.ORDER_CONFIRMATION: ("order-{order_id}.pdf", order_pdf)}
+# When a PDF cannot be made: an order confirmation still goes out (the email says it all; the
+# delivery event and a metric record the missing document); an invoice, whose PDF is the
+# document, is retried and then failed with an alert (AttachmentFailed).
+PDF_OPTIONAL = frozenset({EmailType.ORDER_CONFIRMATION})
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class RenderedEmail:
     html: str
     text: str
     attachments: tuple[Attachment, ...] = field(default=())
+    missing_attachments: tuple[str, ...] = field(default=())  # optional PDFs that failed
 
 
 def safe_url(value: str | None) -> str:
@@ -156,13 +160,13 @@ class Renderer:
             context["subject"] = subject
             html = self._inliner.inline(env.get_template(f"{folder}/body.html").render(context))
             text = env.get_template(f"{folder}/body.txt").render(context)
-            attachments = self._attachments(command, kit)
-        except RejectedInput:
+            attachments, missing = self._attachments(command, kit)
+        except (RejectedInput, AttachmentFailed):
             raise
         except (TemplateError, SecurityError, KeyError, TypeError, ValueError) as err:
             raise RejectedInput(RejectReason.RENDER_FAILED,
                                 f"{folder}/{command.locale}: {type(err).__name__}: {err}") from err
-        return RenderedEmail(header_safe("subject", subject), html, text, attachments)
+        return RenderedEmail(header_safe("subject", subject), html, text, attachments, missing)
 
     def _sandboxed_variant(self, context: dict[str, Any]) -> dict[str, Any]:
         variant = dict(context["variant"])
@@ -176,12 +180,22 @@ class Renderer:
         """A campaign's copy is the same for all its recipients: compile it once."""
         return self._sandbox.from_string(source)
 
-    def _attachments(self, command: EmailCommand, kit: LocaleKit) -> tuple[Attachment, ...]:
+    def _attachments(self, command: EmailCommand, kit: LocaleKit
+                     ) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
+        """(attachments, names of optional ones that could not be made)."""
         spec = PDF_OF.get(command.email_type)
         if spec is None or command.email_type not in self.pdf_types:
-            return ()
+            return (), ()
         pattern, build = spec
+        name = pattern.format(**command.template_data)
         fmt = Formatters(gettext=kit.gettext, money=kit.formats.money, date=kit.formats.date,
                          number=kit.formats.number)
-        content = build(command.template_data, command.locale, fmt)
-        return (Attachment(pattern.format(**command.template_data), content),)
+        try:
+            content = build(command.template_data, command.locale, fmt)
+        except Exception as err:
+            if command.email_type in PDF_OPTIONAL:
+                log.warning("%s sent without %s: %s: %s", command.email_type.value, name,
+                            type(err).__name__, err)
+                return (), (name,)
+            raise AttachmentFailed(f"{name}: {type(err).__name__}: {err}") from err
+        return (Attachment(name, content),), ()

@@ -58,7 +58,23 @@ def test_invoice_fonts_follow_the_text():
     assert "Łukasiewicz" in text and any("DejaVuSans" in f for f in fonts)
     japanese = _command("invoice.issued", invoice_issued(6, NOW_DT), "ja")
     text, _, fonts = _pdf_text(RENDERER.render(japanese).attachments[0].content)
-    assert "請求書" in text and any("WenQuanYi" in f for f in fonts)
+    assert "請求書" in text and "/HeiseiKakuGo-W5" in fonts  # PDF standard CJK font
+    chinese = _command("invoice.issued", invoice_issued(6, NOW_DT), "zh_Hans")
+    text, _, fonts = _pdf_text(RENDERER.render(chinese).attachments[0].content)
+    assert "发票" in text and "/STSong-Light" in fonts
+
+
+def test_cjk_names_in_a_latin_locale_take_a_cjk_font():
+    event = invoice_issued(1, NOW_DT)
+    event["customer"]["last_name"] = "山田"
+    event["customer"]["first_name"] = "はなこ"
+    text, _, fonts = _pdf_text(RENDERER.render(_command("invoice.issued", event, "de"))
+                               .attachments[0].content)
+    assert "山田" in text and "はなこ" in text and "/HeiseiKakuGo-W5" in fonts
+    event["customer"]["first_name"] = "伟"
+    _, _, fonts = _pdf_text(RENDERER.render(_command("invoice.issued", event, "en"))
+                            .attachments[0].content)
+    assert "/STSong-Light" in fonts
 
 
 def test_a_long_order_continues_on_a_second_page():
@@ -80,3 +96,28 @@ def test_wrap_breaks_words_and_unspaced_text():
     cjk, _ = choose_font("ja", [])
     lines = wrap("東" * 80, cjk, 10, 100)
     assert len(lines) > 5 and "".join(lines) == "東" * 80
+
+
+def _broken_pdf(*_args):
+    raise OSError("disk full while writing the PDF")
+
+
+def test_an_order_confirmation_goes_out_without_a_pdf_that_cannot_be_made(monkeypatch):
+    import processors.rendering as rendering
+    pattern, _ = rendering.PDF_OF[rendering.EmailType.ORDER_CONFIRMATION]
+    monkeypatch.setitem(rendering.PDF_OF, rendering.EmailType.ORDER_CONFIRMATION,
+                        (pattern, _broken_pdf))
+    event = order_placed(3, now=NOW_DT)
+    rendered = RENDERER.render(_command("order.placed", event, "en"))
+    assert rendered.attachments == ()
+    assert rendered.missing_attachments == (f"order-{event['order_id']}.pdf",)
+    assert event["order_id"] in rendered.text
+
+
+def test_an_invoice_whose_pdf_cannot_be_made_is_a_transient_failure(monkeypatch):
+    import processors.rendering as rendering
+    from processors.errors import AttachmentFailed
+    pattern, _ = rendering.PDF_OF[rendering.EmailType.INVOICE]
+    monkeypatch.setitem(rendering.PDF_OF, rendering.EmailType.INVOICE, (pattern, _broken_pdf))
+    with pytest.raises(AttachmentFailed, match="disk full"):
+        RENDERER.render(_command("invoice.issued", invoice_issued(1, NOW_DT), "en"))
