@@ -25,8 +25,12 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from confluent_kafka import KafkaException
+
+        from streams.startup import StartupTimeout
         try:
             return super().invoke(ctx)
+        except StartupTimeout as err:
+            raise click.ClickException(str(err)) from err
         except KafkaException as err:
             raise click.ClickException(
                 f"Kafka at FLOWMAIL_KAFKA_BOOTSTRAP={_settings().kafka_bootstrap} did not "
@@ -167,6 +171,8 @@ def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
     """Run a Faust worker with the chosen agents."""
     from providers.registry import FACTORIES
     from streams.groups import group_is_new, start_group_at_end
+    from streams.topic_admin import TopicAdmin
+    from streams.topics import topic_specs
     from streams.worker import AGENTS, consumed_topics, run
     try:
         chosen = [Priority(p.strip()) for p in priorities.split(",") if p.strip()]
@@ -182,6 +188,14 @@ def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
         raise click.BadParameter(f"unknown provider {provider!r}; choose from "
                                  f"{', '.join(FACTORIES)}", param_hint="--provider")
     topics = consumed_topics(chosen_agents, chosen)
+    # A worker that starts before its topics exist subscribes to nothing and never recovers:
+    # apply the plan first (idempotent; waits for a broker that is still starting).
+    changes = TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(
+        topic_specs(settings))
+    refused = [c for c in changes if c.action == "refuse"]
+    if refused:
+        raise click.ClickException("topics differ from the plan in a way flowmail will not "
+                                   f"change: {refused[0].topic}: {refused[0].detail}")
     if new_group_starts_at == "latest" and group_is_new(settings.kafka_bootstrap,
                                                         settings.app_id, topics):
         start_group_at_end(settings.kafka_bootstrap, settings.app_id, topics)

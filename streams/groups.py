@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
-import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.startup import until_ready
 
 QUIET = logging.getLogger("flowmail.kafka")
 
 
-def group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
+def group_is_new(bootstrap: str, group: str, topics: list[str], timeout_s: float = 120.0
+                 ) -> bool:
     """True when ``group`` has committed no offset on any partition of ``topics``."""
+    return until_ready(lambda: _group_is_new(bootstrap, group, topics),
+                       f"reading the committed offsets of group {group}", timeout_s)
+
+
+def _group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
                          "enable.auto.commit": False})
     try:
@@ -31,20 +38,11 @@ def start_group_at_end(bootstrap: str, group: str, topics: list[str],
     A new Faust app id otherwise starts at the earliest retained record and would send again
     every email still in retention (its idempotency ledger is empty). The group must have no
     running members; a member that died without leaving holds it until its session expires,
-    so this retries until ``timeout_s``.
+    and a broker that just started may still be loading its coordinator: both are retried
+    until ``timeout_s``.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            _commit_end(bootstrap, group, topics)
-            return
-        except KafkaException as err:
-            retriable = err.args[0].code() in {KafkaError.UNKNOWN_MEMBER_ID,
-                                               KafkaError.REBALANCE_IN_PROGRESS,
-                                               KafkaError.ILLEGAL_GENERATION}
-            if not retriable or time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
+    until_ready(lambda: _commit_end(bootstrap, group, topics),
+                f"positioning group {group} at the end of its topics", timeout_s, pause_s=1.0)
 
 
 def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:

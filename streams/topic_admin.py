@@ -16,6 +16,7 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
+from streams.startup import until_ready
 from streams.topics import TopicSpec
 
 
@@ -72,7 +73,13 @@ class TopicAdmin:
             configs[resource.name] = {k: e.value for k, e in entries.items()}
         return {n: Existing(len(metadata.topics[n].partitions), configs[n]) for n in present}
 
-    def apply(self, specs: list[TopicSpec]) -> list[Change]:
+    def apply(self, specs: list[TopicSpec], timeout_s: float = 120.0) -> list[Change]:
+        """Create, grow or reconfigure topics to match ``specs``; a broker still starting is
+        waited for (the plan is made again on each try, so a half-done try is finished)."""
+        return until_ready(lambda: self._apply_once(specs), "applying the topic plan",
+                           timeout_s)
+
+    def _apply_once(self, specs: list[TopicSpec]) -> list[Change]:
         by_name = {s.name: s for s in specs}
         changes = plan(specs, self.describe(list(by_name)))
         futures = {}

@@ -15,7 +15,7 @@ from flowmail.localstack.catcher import CatcherService
 from flowmail.localstack.jvm import java_home
 from flowmail.localstack.kafka import KafkaService
 from flowmail.localstack.opensearch import OpenSearchService
-from flowmail.localstack.procs import Managed, StackError, stop
+from flowmail.localstack.procs import Managed, StackError, port_in_use, stop
 from flowmail.settings import Settings
 
 __all__ = ["LocalStack", "StackError"]
@@ -23,6 +23,7 @@ __all__ = ["LocalStack", "StackError"]
 
 class Service(Protocol):
     proc: Managed
+    port: int
 
     def fetch(self) -> None: ...
     def start(self) -> bool: ...
@@ -50,15 +51,24 @@ class LocalStack:
     def services(self) -> list[Service]:
         return [self.kafka, self.opensearch, self.catcher]
 
-    def up(self, log: callable = print) -> dict[str, bool]:
-        """Fetch, start everything not running, then wait for each; returns name -> started."""
+    def up(self, log: callable = print) -> dict[str, bool | None]:
+        """Fetch, start everything not running, then wait for each; returns name -> started
+        (None: a healthy service flowmail did not start already serves that port)."""
         began = time.monotonic()
         for service in self.services:
             service.fetch()
-        started = {s.proc.name: s.start() for s in self.services}  # JVM warm-ups overlap
+        started: dict[str, bool | None] = {}
+        for service in self.services:  # JVM warm-ups overlap: start all, then wait
+            if not service.proc.running() and port_in_use(service.port) and service.healthy():
+                started[service.proc.name] = None  # someone else's, healthy: use it as it is
+            else:
+                started[service.proc.name] = service.start()
         for service in self.services:
-            service.wait()
-            verb = "started" if started[service.proc.name] else "already running"
+            if started[service.proc.name] is not None:
+                service.wait()
+            verb = {True: "started", False: "already running",
+                    None: f"already serving on port {service.port} (not started here)"}[
+                started[service.proc.name]]
             log(f"{service.proc.name:12} {verb}, healthy")
         log(f"stack ready in {time.monotonic() - began:.1f}s")
         return started

@@ -11,7 +11,6 @@ from flowmail.localstack.procs import Managed, require_free_ports, run_checked, 
 from flowmail.settings import PROJECT_ROOT
 
 POM = PROJECT_ROOT / "deploy" / "local" / "kafka-pom.xml"
-CONTROLLER_PORT = 9093
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -62,6 +61,11 @@ class KafkaService:
         self.proc = Managed("kafka", root / "kafka.pid", "kafka.Kafka", root / "logs" / "kafka.out")
 
     @property
+    def controller_port(self) -> int:
+        """The KRaft controller listens on the port after the broker's (9092 -> 9093)."""
+        return self.port + 1
+
+    @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -73,7 +77,7 @@ class KafkaService:
         config = self.root / "config"
         config.mkdir(parents=True, exist_ok=True)
         (config / "server.properties").write_text(SERVER_PROPERTIES.format(
-            port=self.port, controller_port=CONTROLLER_PORT, data=self.root / "data"))
+            port=self.port, controller_port=self.controller_port, data=self.root / "data"))
         (config / "log4j2.properties").write_text(LOG4J2)
         log4j = f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}"
         return config / "server.properties", log4j
@@ -82,7 +86,7 @@ class KafkaService:
         """Start unless ours is already running; False when it was already up."""
         if self.proc.running():
             return False
-        require_free_ports("kafka", [self.port, CONTROLLER_PORT])
+        require_free_ports("kafka", [self.port, self.controller_port])
         properties, log4j = self._configure()
         java = str(self.jdk / "bin" / "java")
         classpath = f"{self.lib}/*"
