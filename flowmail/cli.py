@@ -100,7 +100,7 @@ def topics_apply() -> None:
     settings = _settings()
     try:
         changes = TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(
-            topic_specs(settings))
+            topic_specs(settings), settings.startup_timeout_s)
     except KafkaException as err:
         raise click.ClickException(f"kafka at {settings.kafka_bootstrap}: {err}") from err
     for change in changes:
@@ -191,14 +191,15 @@ def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
     # A worker that starts before its topics exist subscribes to nothing and never recovers:
     # apply the plan first (idempotent; waits for a broker that is still starting).
     changes = TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(
-        topic_specs(settings))
+        topic_specs(settings), settings.startup_timeout_s)
     refused = [c for c in changes if c.action == "refuse"]
     if refused:
         raise click.ClickException("topics differ from the plan in a way flowmail will not "
                                    f"change: {refused[0].topic}: {refused[0].detail}")
-    if new_group_starts_at == "latest" and group_is_new(settings.kafka_bootstrap,
-                                                        settings.app_id, topics):
-        start_group_at_end(settings.kafka_bootstrap, settings.app_id, topics)
+    if new_group_starts_at == "latest" and group_is_new(
+            settings.kafka_bootstrap, settings.app_id, topics, settings.startup_timeout_s):
+        start_group_at_end(settings.kafka_bootstrap, settings.app_id, topics,
+                           settings.startup_timeout_s)
         click.echo(f"new consumer group {settings.app_id}: starting at the end of {topics}")
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
     run(settings, chosen_agents, chosen, provider, loglevel)
@@ -254,9 +255,13 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int, layou
     """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
     from pathlib import Path
 
-    from bench.e2e import Options, run_bench
-    from bench.markdown import write_report
-    from bench.sinks import BenchError
+    try:
+        from bench.e2e import Options, run_bench
+        from bench.markdown import write_report
+        from bench.sinks import BenchError
+    except ModuleNotFoundError as err:
+        raise click.ClickException(f"the benchmark needs {err.name}: pip install "
+                                   "'flowmail[bench]' (make bench installs it)") from err
     from flowmail.localstack import StackError
     if n < 8 or workers < 1 or repeat < 1:
         raise click.BadParameter("--n must be >= 8, --workers and --repeat >= 1")
@@ -385,6 +390,17 @@ def suppress(address: str, reason: str, lift: bool) -> None:
     key = suppress_address(settings.kafka_bootstrap, address, settings.pseudonym_secret,
                            None if lift else reason)
     click.echo(f"{'lifted' if lift else reason} for recipient key {key}")
+
+
+@main.command()
+def selfcheck() -> None:
+    """Render every email type in every locale and decode every schema example (no stack)."""
+    from flowmail.selfcheck import check
+    lines = 0
+    for line in check():
+        click.echo(line)
+        lines += 1
+    click.echo(f"selfcheck passed: {lines} checks")
 
 
 @main.command("settings")

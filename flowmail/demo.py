@@ -80,7 +80,7 @@ def run_demo(settings: Settings, count: int = 16, timeout_s: float = 180.0) -> d
     stack = LocalStack.from_settings(settings)
     stack.up()
     for change in TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(
-            topic_specs(settings)):
+            topic_specs(settings), settings.startup_timeout_s):
         print(f"topic {change.topic}: {change.action} ({change.detail})")
     log_path = settings.home / "logs" / "demo-worker.log"
     worker = start_worker(settings, log_path)

@@ -120,6 +120,9 @@ class Settings:
                          default=6066)
     sink_batch_size: int = _doc("Delivery events per OpenSearch bulk request.", default=500)
     sink_batch_seconds: float = _doc("Longest wait to fill a bulk batch.", default=1.0)
+    startup_timeout_s: float = _doc("How long start-up calls wait for a broker that is still "
+                                    "starting (coordinator loading, no leader yet).",
+                                    default=120.0)
     java_home: str = _doc("JDK used to run the local stack (17 is what Kafka 4 and "
                           "OpenSearch 2.19 are tested on).",
                           default="/usr/lib/jvm/java-17-openjdk-amd64")

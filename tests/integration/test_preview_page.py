@@ -45,3 +45,16 @@ def test_preview_page_refuses_unknown_types_and_locales(worker, settings):
     base = f"http://127.0.0.1:{settings.web_port}/preview"
     assert requests.get(f"{base}/no_such_type/", timeout=10).status_code == 404
     assert requests.get(f"{base}/invoice/?locale=xx", timeout=10).status_code == 404
+
+
+def test_every_type_previews_in_every_locale_on_the_page(worker, settings):
+    from flowmail.vocab import EmailType
+    from processors.locales import SUPPORTED
+    base = f"http://127.0.0.1:{settings.web_port}/preview"
+    for email_type in EmailType:
+        for locale in SUPPORTED:
+            page = requests.get(f"{base}/{email_type.value}/?locale={locale}", timeout=30)
+            assert page.status_code == 200, (email_type, locale, page.text[:300])
+            assert '<h1 id="subject">' in page.text
+            frame = requests.get(f"{base}/{email_type.value}/html/?locale={locale}", timeout=30)
+            assert frame.status_code == 200 and "<html" in frame.text, (email_type, locale)

@@ -21,7 +21,8 @@ def test_compose_runs_the_same_versions_and_ports_as_the_local_stack():
     kafka_version = pom_property("kafka-pom.xml", "kafka.version")
     assert compose["kafka"]["image"] == f"apache/kafka:{kafka_version}"
     os_version = pom_property("opensearch-pom.xml", "opensearch.version")
-    assert compose["opensearch"]["image"].split(":")[1].startswith(os_version.rsplit(".", 1)[0])
+    assert compose["opensearch"]["image"] == f"opensearchproject/opensearch:{os_version}"
+    assert compose["dashboards"]["image"].endswith(f":{os_version}")
     assert "127.0.0.1:9092:9092" in compose["kafka"]["ports"]
     assert "127.0.0.1:9200:9200" in compose["opensearch"]["ports"]
     assert "127.0.0.1:1025:1025" in compose["mailcatcher"]["ports"]

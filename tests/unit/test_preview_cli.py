@@ -41,3 +41,17 @@ def test_bad_type_locale_and_data_are_clear_errors(tmp_path):
     bad.write_text(json.dumps({"event_id": "x"}))
     result = flowmail("preview", "invoice", "--data", str(bad))
     assert result.returncode != 0 and "schema_mismatch" in result.stderr
+
+
+def test_every_type_previews_in_every_locale():
+    from click.testing import CliRunner
+
+    from flowmail.cli import main
+    from flowmail.vocab import EmailType
+    from processors.locales import SUPPORTED
+    runner = CliRunner()
+    for email_type in EmailType:
+        for locale in SUPPORTED:
+            result = runner.invoke(main, ["preview", email_type.value, "--locale", locale])
+            assert result.exit_code == 0, (email_type, locale, result.output)
+            assert result.output.startswith("Subject: ") and "<html" in result.output
