@@ -31,6 +31,7 @@ from flowmail.localstack import LocalStack
 from flowmail.publisher import Publisher, default_key
 from flowmail.settings import Settings
 from flowmail.vocab import Priority
+from processors.profiles import profile_key
 from streams.topic_admin import TopicAdmin
 from streams.topics import PROFILES, ledger_changelog, topic_specs
 
@@ -61,7 +62,8 @@ def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool =
                          "compression.type": "lz4"})
     for person in profiles:
         value = None if remove else json.dumps(person).encode()
-        produce_waiting(producer, PROFILES, json.dumps(person["user_id"]).encode(), value,
+        key = profile_key(person["shop_id"], person["user_id"])
+        produce_waiting(producer, PROFILES, json.dumps(key).encode(), value,
                         partition=person["partition"])
     if producer.flush(60):
         raise BenchError("profiles not acknowledged by Kafka within 60s")

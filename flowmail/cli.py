@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from flowmail.settings import SettingsError, describe, load_settings
-from flowmail.vocab import Priority
+from flowmail.vocab import Category, Priority, SuppressionReason
 
 
 def _settings() -> Any:
@@ -380,16 +380,39 @@ def preview(email_type: str | None, list_types: bool, locale: str, data: Any,
 
 @main.command()
 @click.argument("address")
-@click.option("--reason", type=click.Choice(["hard_bounce", "complaint", "unsubscribe",
-                                             "manual"]), default="manual", show_default=True)
-@click.option("--lift", is_flag=True, help="Remove the suppression instead.")
-def suppress(address: str, reason: str, lift: bool) -> None:
-    """Stop (or, with --lift, resume) marketing and transactional mail to ADDRESS."""
-    from flowmail.suppression import suppress_address
+@click.option("--reason", type=click.Choice([r.value for r in SuppressionReason]),
+              default="manual", show_default=True,
+              help="hard_bounce and complaint stop all but security mail for every shop; "
+                   "unsubscribe stops --shop's marketing; manual stops what --shop and "
+                   "--category say (default: everything but security mail).")
+@click.option("--shop", "shop_id", help="The shop (needed for unsubscribe).")
+@click.option("--category", type=click.Choice([c.value for c in Category
+                                               if c is not Category.SECURITY]),
+              help="Only this category (manual suppressions).")
+@click.option("--lift", is_flag=True, help="Remove that suppression instead.")
+def suppress(address: str, reason: str, shop_id: str | None, category: str | None,
+             lift: bool) -> None:
+    """Stop (or, with --lift, resume) mail to ADDRESS in a scope; security mail always goes."""
+    from flowmail.suppression import SuppressionNotStored, suppress_address
+    from processors.errors import RejectedInput
     settings = _settings()
-    key = suppress_address(settings.kafka_bootstrap, address, settings.pseudonym_secret,
-                           None if lift else reason)
-    click.echo(f"{'lifted' if lift else reason} for recipient key {key}")
+    chosen = SuppressionReason(reason)
+    if chosen is SuppressionReason.UNSUBSCRIBE and not shop_id:
+        raise click.BadParameter("an unsubscribe is from one shop's marketing: give --shop",
+                                 param_hint="--shop")
+    if category and chosen is not SuppressionReason.MANUAL:
+        raise click.BadParameter(f"{reason} has a fixed scope; --category is for manual",
+                                 param_hint="--category")
+    try:
+        key, scope = suppress_address(settings.kafka_bootstrap, address,
+                                      settings.pseudonym_secret, None if lift else chosen,
+                                      shop_id, Category(category) if category else None)
+    except RejectedInput as err:
+        raise click.BadParameter(err.detail, param_hint="ADDRESS") from err
+    except SuppressionNotStored as err:
+        raise click.ClickException(
+            f"{err} (Kafka at FLOWMAIL_KAFKA_BOOTSTRAP={settings.kafka_bootstrap})") from err
+    click.echo(f"{'lifted' if lift else reason} {scope} for recipient key {key}")
 
 
 @main.command()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from flowmail.kafka_config import producer_config
 from streams.dlq import HEADER_PREFIX
 from streams.topics import DLQ
 
@@ -64,8 +65,7 @@ def read(bootstrap: str, start: int = 0, limit: int | None = None) -> Iterator[D
 
 def replay(bootstrap: str, letters: list[DeadLetter]) -> int:
     """Publish each letter's original key and bytes to its source topic again."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "acks": "all", "logger": QUIET})
+    producer = Producer(producer_config(bootstrap))
     failures: list[str] = []
     for letter in letters:
         topic = letter.header("source_topic")
@@ -75,7 +75,9 @@ def replay(bootstrap: str, letters: list[DeadLetter]) -> int:
                          headers=[(HEADER_PREFIX + "replayed_from", f"{DLQ}@{letter.offset}"
                                    .encode())],
                          on_delivery=lambda err, _m: failures.append(str(err)) if err else None)
-    producer.flush(30)
+    if producer.flush(30):
+        raise RuntimeError("replays not acknowledged by Kafka within 30s; nothing is lost: "
+                           "run the replay again (the pipeline skips what was already sent)")
     if failures:
         raise RuntimeError(f"{len(failures)} replays refused: {failures[:3]}")
     return len(letters)

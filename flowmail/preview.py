@@ -55,7 +55,7 @@ def preview_command(email_type: EmailType, locale: str,
         profile = campaign_preview_profile(record, locale)
         commands, _ = fan_out_campaign(record, topic, [profile], now, now, b"preview")
     else:
-        commands = route(topic, record, now, now, lambda _: PREVIEW_PROFILE)
+        commands = route(topic, record, now, now, lambda _s, _u: PREVIEW_PROFILE)
     if not commands:  # routing decided this event sends nothing (no recipient in it)
         raise ValueError(f"the {topic} event yields no {email_type.value} email to preview")
     command = commands[0]

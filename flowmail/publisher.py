@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from flowmail import kafka_config
 from flowmail.avro import ContractError, SchemaRegistry, registry
 from streams.topics import DOMAIN_TOPICS
 
@@ -54,10 +55,8 @@ class Publisher:
         self.schemas = schemas or registry()
         self._failures: list[str] = []
         self.delivered = 0
-        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                                   "acks": "all", "linger.ms": 5, "compression.type": "lz4",
-                                   "logger": logging.getLogger("flowmail.kafka"),
-                                   **producer_config})
+        self._producer = Producer(kafka_config.producer_config(
+            bootstrap, **{"linger.ms": 5, "compression.type": "lz4", **producer_config}))
 
     def encode(self, event_type: str, event: dict[str, Any]) -> bytes:
         if event_type not in DOMAIN_TOPICS:

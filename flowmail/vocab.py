@@ -29,6 +29,33 @@ class EmailType(StrEnum):
     MARKETING_CAMPAIGN = "marketing_campaign"  # campaign.launched, one per recipient
 
 
+class Category(StrEnum):
+    """What a recipient can opt out of; suppressions and (later) a preference centre use it."""
+
+    SECURITY = "security"            # password reset: asked for just now, never suppressed
+    ACCOUNT = "account"              # welcome / activation
+    TRANSACTIONAL = "transactional"  # order, shipping, invoice, support: the purchase itself
+    MARKETING = "marketing"          # campaigns
+
+
+CATEGORY_OF: dict[EmailType, Category] = {
+    EmailType.WELCOME: Category.ACCOUNT,
+    EmailType.PASSWORD_RESET: Category.SECURITY,
+    EmailType.ORDER_CONFIRMATION: Category.TRANSACTIONAL,
+    EmailType.SHIPPING_UPDATE: Category.TRANSACTIONAL,
+    EmailType.INVOICE: Category.TRANSACTIONAL,
+    EmailType.SUPPORT_RESPONSE: Category.TRANSACTIONAL,
+    EmailType.MARKETING_CAMPAIGN: Category.MARKETING,
+}
+
+
+class SuppressionReason(StrEnum):
+    HARD_BOUNCE = "hard_bounce"  # the mailbox does not exist: stop all but security mail
+    COMPLAINT = "complaint"      # marked as spam: stop all but security mail, every shop
+    UNSUBSCRIBE = "unsubscribe"  # clicked unsubscribe: that shop's marketing only
+    MANUAL = "manual"            # an operator's decision, in the scope the operator chose
+
+
 class DeliveryStatus(StrEnum):
     SENT = "sent"                              # a provider accepted the message
     DEFERRED = "deferred"                      # transient failure; a retry is scheduled

@@ -14,9 +14,11 @@ from processors.locales import negotiate
 from processors.profiles import Profile
 
 
-def matches(segment: dict[str, Any], profile: Profile) -> bool:
-    """Opted-in profiles only; each non-empty criterion must hold (empty lists match all)."""
-    if not profile.get("marketing_opt_in"):
+def matches(shop_id: str, segment: dict[str, Any], profile: Profile) -> bool:
+    """The campaign's shop's opted-in customers only; then each non-empty criterion must hold
+    (empty lists match all). A profile of another shop never matches: consent, and the
+    customer relationship, belong to (shop, recipient)."""
+    if profile.get("shop_id") != shop_id or not profile.get("marketing_opt_in"):
         return False
     locale = negotiate(profile.get("locale"), profile.get("country"))
     if segment.get("locales") and locale not in {negotiate(x, None) for x in segment["locales"]}:
@@ -28,8 +30,9 @@ def matches(segment: dict[str, Any], profile: Profile) -> bool:
     return not tags or bool(tags & set(profile.get("tags") or []))
 
 
-def audience(segment: dict[str, Any], profiles: Iterable[Profile]) -> list[Profile]:
-    return [p for p in profiles if matches(segment, p)]
+def audience(shop_id: str, segment: dict[str, Any], profiles: Iterable[Profile]
+             ) -> list[Profile]:
+    return [p for p in profiles if matches(shop_id, segment, p)]
 
 
 def choose_variant(campaign_id: str, user_id: str, variants: list[dict[str, Any]]

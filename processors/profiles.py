@@ -1,4 +1,13 @@
-"""The profiles table: what later events about a user lack (locale, name, address, opt-in)."""
+"""The profiles table: what later events about a user lack (locale, name, address, opt-in).
+
+A profile belongs to (shop, user): user ids of two shops may collide, so the table key is
+``profile_key(shop_id, user_id)``. Kafka still keys the events by user id (co-partitioning
+does not change); the shop is part of the table key only.
+
+Migration: entries written before the shop was part of the key are keyed by the user id
+alone; their value carries ``shop_id``, so a lookup that misses the new key reads the old one
+and accepts it only when its ``shop_id`` is the shop asked for.
+"""
 
 from __future__ import annotations
 
@@ -17,3 +26,17 @@ def profile_from_user_created(event: dict[str, Any], partition: int) -> Profile:
         "tags": list(event.get("tags") or []), "shop_id": event["shop"]["shop_id"],
         "partition": partition,
     }
+
+
+def profile_key(shop_id: str, user_id: str) -> str:
+    return f"{shop_id}\x1f{user_id}"
+
+
+def lookup(table: Any, shop_id: str, user_id: str) -> Profile | None:
+    """The profile of ``user_id`` at ``shop_id`` (never another shop's)."""
+    profile = table.get(profile_key(shop_id, user_id))
+    if profile is None:
+        legacy = table.get(user_id)
+        if legacy and legacy.get("shop_id") == shop_id:
+            profile = legacy
+    return profile

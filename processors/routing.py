@@ -20,7 +20,7 @@ from processors.profiles import Profile
 from processors.validation import deliverable_address, header_safe, https_url, required_text
 
 Event = dict[str, Any]
-ProfileLookup = Callable[[str], Profile | None]
+ProfileLookup = Callable[[str, str], Profile | None]  # (shop id, user id) -> profile
 Router = Callable[[Event, str, int, int, ProfileLookup], list[EmailCommand]]
 
 PRIORITY_OF: dict[EmailType, Priority] = {
@@ -34,7 +34,7 @@ PRIORITY_OF: dict[EmailType, Priority] = {
 }
 
 
-def no_profiles(_: str) -> Profile | None:
+def no_profiles(_shop_id: str, _user_id: str) -> Profile | None:
     return None
 
 
@@ -120,7 +120,7 @@ def route_order_placed(event: Event, topic: str, published_at: int, now: int,
 def route_shipment_updated(event: Event, topic: str, published_at: int, now: int,
                            profiles: ProfileLookup) -> list[EmailCommand]:
     _common(event)
-    profile = profiles(event["user_id"]) or {}
+    profile = profiles(event["shop"]["shop_id"], event["user_id"]) or {}
     recipient = event.get("email") or profile.get("email")
     if not recipient:
         raise RejectedInput(RejectReason.MISSING_FIELD,
@@ -197,7 +197,7 @@ def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], publ
     """
     commands, rejected = [], 0
     shop_id = event["shop"]["shop_id"]
-    for profile in audience(event["segment"], profiles):
+    for profile in audience(shop_id, event["segment"], profiles):
         variant = choose_variant(event["campaign_id"], profile["user_id"], event["variants"])
         token = unsubscribe_token(unsubscribe_secret,
                                   recipient_key(profile["email"], pseudonym_secret), shop_id)

@@ -77,9 +77,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   subject=f"{DELIVERY}-value", retention_ms=retention),
         TopicSpec(ALERTS, 1, "operational alerts (failed critical mail, anomalies)",
                   retention_ms=retention),
+        # Changes, not states: two scopes of one recipient share a key, so compaction would
+        # drop one. Kept forever (small and rare); the table's own changelog is compacted.
         TopicSpec(SUPPRESSIONS, settings.partitions_email,
-                  "suppressed recipients by recipient key (bounces, complaints, unsubscribes)",
-                  compacted=True),
+                  "suppression changes by recipient key (bounces, complaints, unsubscribes)",
+                  retention_ms=-1),
         TopicSpec(PROFILES, settings.partitions_domain,
                   "profiles table changelog: latest profile per user id", compacted=True),
         TopicSpec(CAMPAIGN_FANOUT, settings.partitions_domain,

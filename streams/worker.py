@@ -13,11 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from flowmail.avro import registry
 from flowmail.preview import preview_page, render_preview
 from flowmail.settings import Settings, name_values
-from flowmail.suppression import publish_suppression
-from flowmail.vocab import EmailType, Priority
+from flowmail.suppression import SuppressionNotStored, publish_change
+from flowmail.vocab import EmailType, Priority, SuppressionReason
 from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES
+from processors.suppression import scope_for
 from providers import registry as providers
 from providers.base import BlockingPool
 from providers.breaker import CircuitBreaker
@@ -196,8 +197,15 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                                                 request.query.get("token", ""))
             if identity is None:
                 return self.text("invalid or forged unsubscribe link", status=403)
-            await asyncio.get_running_loop().run_in_executor(
-                None, publish_suppression, settings.kafka_bootstrap, identity[0], "unsubscribe")
+            recipient, shop_id = identity
+            scope = scope_for(SuppressionReason.UNSUBSCRIBE, shop_id)  # that shop's marketing
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, publish_change, settings.kafka_bootstrap, recipient,
+                    SuppressionReason.UNSUBSCRIBE, scope, "unsubscribe_link")
+            except SuppressionNotStored:
+                return self.text("We could not record your unsubscribe right now; please "
+                                 "try again in a minute.", status=503)
             return self.text("You are unsubscribed.")
 
     @app.page("/ready")

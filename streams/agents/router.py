@@ -19,7 +19,7 @@ from flowmail.vocab import Priority, RejectReason
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import recipient_key
-from processors.profiles import profile_from_user_created
+from processors.profiles import lookup, profile_from_user_created, profile_key
 from processors.routing import ROUTES, fan_out_campaign, route
 from streams import metrics
 from streams.dlq import DeadLetters
@@ -75,18 +75,21 @@ class RouterStage:
                                     f"FLOWMAIL_MAX_PAYLOAD_BYTES={self.max_bytes}")
             published, now = _clock(message)
             event = self.registry.decode(f"{message.topic}-value", value)
-            commands = route(message.topic, event, published, now, self.profiles.get)
+            commands = route(message.topic, event, published, now, self._profile)
             encoded = self._encode(commands)
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage="router")
             return
         if message.topic == "user.created":
-            self.profiles[event["user"]["user_id"]] = profile_from_user_created(
-                event, message.partition)
+            self.profiles[profile_key(event["shop"]["shop_id"], event["user"]["user_id"])] = \
+                profile_from_user_created(event, message.partition)
         elif message.topic == "campaign.launched":
             await self._broadcast(message)
         await self._publish(encoded)
         metrics.EVENTS_ROUTED.labels(message.topic).inc()
+
+    def _profile(self, shop_id: str, user_id: str) -> dict[str, Any] | None:
+        return lookup(self.profiles, shop_id, user_id)
 
     def _encode(self, commands: list[EmailCommand]) -> list[tuple[EmailCommand, bytes]]:
         return [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record(), check=False))

@@ -1,8 +1,10 @@
-"""email.suppressions (compacted, keyed by recipient key) -> the suppressions table.
+"""email.suppressions (changes, keyed by recipient key) -> the suppressions table (merged).
 
-Values are JSON ``{"reason": "hard_bounce|complaint|unsubscribe|manual", "at": ms}``; an
-empty value (tombstone) lifts the suppression. The table is co-partitioned with the command
-topics (same key, same partition count), so each sender sees its recipients' entries.
+Each record is one change (a scope added or lifted; see processors/suppression.py); the
+agent merges it into the recipient's entry, whose compacted changelog restores the table.
+An empty value (tombstone) lifts every scope. The table is co-partitioned with the command
+topics (same key, same partition count, murmur2 placement by every producer), so each sender
+sees its recipients' entries.
 """
 
 from __future__ import annotations
@@ -11,23 +13,21 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from flowmail.settings import Settings
+from processors.errors import RejectedInput
+from processors.suppression import merge, parse_change
 from streams.dlq import DeadLetters
 from streams.topics import SUPPRESSIONS, faust_topic, spec_by_name
 
 if TYPE_CHECKING:
     import faust
 
-REASONS = {"hard_bounce", "complaint", "unsubscribe", "manual"}
 
 
 def parse(value: bytes | None) -> dict[str, Any] | None:
-    """None lifts the suppression; anything else must be a known reason."""
+    """A change record; None (tombstone) lifts every scope."""
     if not value:
         return None
-    entry = json.loads(value)
-    if not isinstance(entry, dict) or entry.get("reason") not in REASONS:
-        raise ValueError(f"suppression needs a reason in {sorted(REASONS)}")
-    return entry
+    return parse_change(json.loads(value))
 
 
 def register(app: faust.App, settings: Settings, dead: DeadLetters) -> Any:
@@ -41,12 +41,13 @@ def register(app: faust.App, settings: Settings, dead: DeadLetters) -> Any:
             key = (event.message.key or b"").decode()
             try:
                 entry = parse(event.message.value)
-            except (ValueError, UnicodeDecodeError) as err:
+            except (ValueError, UnicodeDecodeError, RejectedInput) as err:
                 await dead.reject(event.message, err, stage="suppressions")
                 continue
-            if entry is None:
+            merged = merge(table.get(key), entry)
+            if merged is None:
                 table.pop(key, None)
             else:
-                table[key] = entry
+                table[key] = merged
 
     return table

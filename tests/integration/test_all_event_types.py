@@ -122,3 +122,42 @@ def test_expired_password_reset_is_dead_lettered(worker, settings):
         return None
 
     assert poll(found, "the expired reset in the DLQ")["flowmail.reason"] == "expired"
+
+
+def test_a_campaign_reaches_only_its_shops_customers(worker, settings):
+    """Two shops, one tag, and user ids that collide across the shops: shop A's campaign
+    goes to shop A's opted-in customers only."""
+    ours = [fresh_user(i) for i in range(4)]
+    tag = f"run-{ours[0][1]}"
+    theirs = []
+    for event, suffix in ours:
+        event["tags"] = [tag]
+        other, _ = fresh_user(1)
+        other["user"]["user_id"] = event["user"]["user_id"]  # same user id, other shop
+        other["user"]["email"] = f"other.{suffix}@example.net"
+        other["shop"] = {**other["shop"], "shop_id": "shop-777", "name": "Other Shop"}
+        other["tags"] = [tag]
+        theirs.append(other)
+    since = end_offsets(settings.kafka_bootstrap, "email.marketing")
+    with Publisher(settings.kafka_bootstrap) as publisher:
+        for event in [e for e, _ in ours] + theirs:
+            publisher.publish("user.created", event)
+    welcome = [idempotency_key(e["event_id"], "welcome", e["user"]["email"])
+               for e in [e for e, _ in ours] + theirs]
+    poll(lambda: all(k in outbox(settings.outbox_dir) for k in welcome),
+         "both shops' welcome emails (profiles stored)")
+    campaign = campaign_launched(f"camp-{uuid.uuid4().hex[:6]}", tags_any=[tag])
+    first = campaign_launched(f"camp-{uuid.uuid4().hex[:6]}", tags_any=[tag])
+    first["shop"] = {**first["shop"], "shop_id": "shop-777", "name": "Other Shop"}
+    with Publisher(settings.kafka_bootstrap) as publisher:
+        publisher.publish("campaign.launched", campaign)
+        publisher.publish("campaign.launched", first)
+    expected = {e["user"]["email"] for e, _ in ours}
+    expected_other = {e["user"]["email"] for e in theirs}
+    ids = {campaign["event_id"], first["event_id"]}
+    commands = poll(lambda: (lambda c: c if len(c) >= 8 else None)(
+        commands_for(settings, "email.marketing", since, ids)), "both campaigns' commands")
+    by_campaign = {cid: sorted(c["recipient"] for c in commands if c["source_event_id"] == cid)
+                   for cid in ids}
+    assert by_campaign[campaign["event_id"]] == sorted(expected)
+    assert by_campaign[first["event_id"]] == sorted(expected_other)

@@ -11,6 +11,7 @@ import requests
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES, campaign_launched
 from flowmail.suppression import suppress_address
+from flowmail.vocab import SuppressionReason
 from processors.keys import idempotency_key
 from tests.integration.helpers import end_offsets, headers_of, outbox, poll, read_topic, search
 from tests.integration.test_all_event_types import fresh_user
@@ -123,7 +124,7 @@ def test_suppressed_address_gets_no_order_mail_but_still_its_password_reset(work
     order = order_for_new_address(3)
     address = order["customer"]["email"]
     suppress_address(settings.kafka_bootstrap, address, settings.pseudonym_secret,
-                     "hard_bounce")
+                     SuppressionReason.HARD_BOUNCE)
 
     def suppressed():
         attempt = dict(order, event_id=str(uuid.uuid4()))
@@ -162,3 +163,11 @@ def test_one_click_unsubscribe_stops_the_next_campaign(worker, settings, fake_ap
         return poll(lambda: statuses(settings, campaign), "an outcome") == [("suppressed", "")]
 
     poll(next_campaign_suppressed, "the unsubscribe to take effect", timeout_s=30, every_s=0.5)
+
+    # the unsubscribe was from this shop's marketing: its order confirmations still arrive
+    order = SAMPLES["order.placed"](1)
+    order["customer"]["email"] = user["user"]["email"]
+    order["shop"] = first["shop"]
+    publish(settings, "order.placed", order)
+    poll(lambda: outbox(settings.outbox_dir).get(key(order, "order_confirmation")),
+         "the order confirmation after a marketing unsubscribe")

@@ -25,7 +25,7 @@ def test_expected_keys_are_the_keys_the_router_gives():
             assert rejected == 0
             commands = campaign
         else:
-            commands = route(topic, event, 1, 1, lambda _: None)
+            commands = route(topic, event, 1, 1, lambda _s, _u: None)
         routed |= {c.idempotency_key for c in commands}
     assert routed == set(work.expected)
     assert len({c.locale for c in campaign}) == 8

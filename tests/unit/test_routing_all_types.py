@@ -20,14 +20,14 @@ from processors.campaigns import (
     verify_unsubscribe_token,
 )
 from processors.errors import RejectedInput
-from processors.profiles import profile_from_user_created
+from processors.profiles import lookup, profile_from_user_created, profile_key
 from processors.routing import fan_out_campaign, route
 
 NOW_DT = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 NOW = int(NOW_DT.timestamp() * 1000)
 
 
-def one(topic, event, profiles=lambda _: None):
+def one(topic, event, profiles=lambda _s, _u: None):
     [command] = route(topic, event, NOW - 10, NOW, profiles)
     return command
 
@@ -52,9 +52,22 @@ def test_each_type_routes_to_its_priority(topic, event, email_type, priority, lo
 def test_shipment_takes_address_name_and_locale_from_the_profile():
     profile = profile_from_user_created(user_created(3, NOW_DT), partition=1)
     event = shipment_updated(3, NOW_DT)  # no email in the event
-    command = one("shipment.updated", event, {"cus-3": profile}.get)
+    table = {profile_key("shop-042", "cus-3"): profile}
+    command = one("shipment.updated", event, lambda shop, user: lookup(table, shop, user))
     assert command.recipient == profile["email"]
     assert command.locale == "es" and command.template_data["first_name"] == "Lucía"
+
+
+def test_shipment_never_takes_another_shops_profile():
+    profile = profile_from_user_created(user_created(3, NOW_DT), partition=1)
+    table = {profile_key("shop-999", "cus-3"): {**profile, "shop_id": "shop-999"},
+             "cus-3": {**profile, "shop_id": "shop-999"}}  # a legacy key of another shop
+    with pytest.raises(RejectedInput, match="no profile"):
+        one("shipment.updated", shipment_updated(3, NOW_DT),
+            lambda shop, user: lookup(table, shop, user))
+    legacy = {"cus-3": profile}  # written before the shop was in the key: same shop is found
+    assert one("shipment.updated", shipment_updated(3, NOW_DT),
+               lambda shop, user: lookup(legacy, shop, user)).recipient == profile["email"]
 
 
 def test_shipment_without_email_or_profile_is_rejected():
@@ -114,11 +127,23 @@ def test_campaign_route_validates_but_does_not_fan_out_itself():
 
 def test_segment_rules():
     profile = profile_from_user_created(user_created(5, NOW_DT), 0)  # VIP, BR, opted in
-    assert matches({"tags_any": ["vip"]}, profile)
-    assert not matches({"tags_any": ["kids"]}, profile)
-    assert matches({"countries": ["br"]}, profile)
-    assert not matches({"locales": ["ja"]}, profile)
-    assert not matches({}, {**profile, "marketing_opt_in": False})
+    shop = profile["shop_id"]
+    assert matches(shop, {"tags_any": ["vip"]}, profile)
+    assert not matches(shop, {"tags_any": ["kids"]}, profile)
+    assert matches(shop, {"countries": ["br"]}, profile)
+    assert not matches(shop, {"locales": ["ja"]}, profile)
+    assert not matches(shop, {}, {**profile, "marketing_opt_in": False})
+    assert not matches("shop-other", {}, profile)  # another shop's customer, even opted in
+
+
+def test_a_campaign_reaches_only_its_own_shops_customers():
+    ours = profiles(16)
+    theirs = [{**p, "shop_id": "shop-777", "email": p["email"].replace("@", "+777@")}
+              for p in profiles(16)]
+    campaign = campaign_launched(now=NOW_DT)
+    commands, _ = fan_out_campaign(campaign, "campaign.launched", ours + theirs, NOW, NOW, b"k")
+    assert commands and all("+777@" not in c.recipient for c in commands)
+    assert {c.shop_id for c in commands} == {campaign["shop"]["shop_id"]}
 
 
 def test_variant_split_is_deterministic_and_weighted():

@@ -1,0 +1,22 @@
+"""The one place flowmail's confluent-kafka producers get their configuration.
+
+Partitioning: Faust and aiokafka place a key with murmur2 (Java's partitioner); librdkafka's
+default is CRC32. Every topic flowmail keys by recipient or user is co-partitioned with a
+Faust table, so every producer of such a topic must use murmur2 as well, or a suppression
+lands on a partition whose worker never sees that recipient's commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+KAFKA_LOG = logging.getLogger("flowmail.kafka")
+# librdkafka's name for Java's murmur2 (random only for null keys, which flowmail never uses)
+PARTITIONER = "murmur2_random"
+
+
+def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """Idempotent, acks=all, murmur2 placement; ``overrides`` tune batching."""
+    return {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+            "partitioner": PARTITIONER, "logger": KAFKA_LOG, **overrides}
