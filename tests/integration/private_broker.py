@@ -1,0 +1,112 @@
+"""A brand-new Kafka (empty data dir, own ports) and mail catcher for one test, beside the
+session's stack; OpenSearch is the session's (the stack reuses a healthy one)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from flowmail.localstack import LocalStack
+from flowmail.localstack.procs import stop
+from flowmail.settings import Settings, load_settings
+from tests.integration.helpers import poll
+
+
+def free_port(pair: bool = False) -> int:
+    """A free port (with ``pair``: P and P+1 both free, Kafka's broker and controller)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if not pair:
+            return port
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free ports")
+
+
+@dataclass
+class PrivateBroker:
+    env: dict[str, str]
+    settings: Settings
+    stack: LocalStack
+    workers: list[tuple[subprocess.Popen[bytes], int, Path]] = field(default_factory=list)
+
+    def start_worker(self, *args: str, app_id: str | None = None) -> int:
+        """A `flowmail worker` on this broker; returns its web port."""
+        port = free_port()
+        log_path = self.settings.home / f"worker-{port}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "FLOWMAIL_WEB_PORT": str(port)}
+        if app_id:
+            env["FLOWMAIL_APP_ID"] = app_id
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "flowmail", "worker", *args],
+                                       stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.workers.append((process, port, log_path))
+        return port
+
+    def ready(self, port: int) -> bool:
+        for process, worker_port, log_path in self.workers:
+            if worker_port == port:
+                assert process.poll() is None, log_path.read_text()[-3000:]
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def wait_all_ready(self, timeout_s: float = 180) -> None:
+        ports = [port for _, port, _ in self.workers]
+        poll(lambda: all(self.ready(p) for p in ports), f"{len(ports)} workers ready",
+             timeout_s)
+
+    def cli(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        """A `flowmail` command on this broker (its own web port, should it start a worker)."""
+        return subprocess.run([sys.executable, "-m", "flowmail", *args],
+                              env={**self.env, "FLOWMAIL_WEB_PORT": str(free_port())},
+                              capture_output=True, text=True, timeout=timeout_s)
+
+
+@contextmanager
+def private_broker(tmp_path: Path, session: Settings, start: bool = True,
+                   **env: str) -> Iterator[PrivateBroker]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FLOWMAIL_")}
+    base.update({"FLOWMAIL_HOME": str(tmp_path / "home"),
+                 "FLOWMAIL_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port(pair=True)}",
+                 "FLOWMAIL_OPENSEARCH_URL": session.opensearch_url,
+                 "FLOWMAIL_SMTP_PORT": str(free_port()), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
+                 "FLOWMAIL_JAVA_HOME": session.java_home,
+                 "FLOWMAIL_PSEUDONYM_SECRET": "private-broker-pseudonym-secret-0123456789",
+                 "FLOWMAIL_UNSUBSCRIBE_SECRET": "private-broker-unsubscribe-secret-012345678",
+                 **env})
+    settings = load_settings(base)
+    local = LocalStack.from_settings(settings)
+    local.kafka.fetch()
+    assert not (local.kafka.root / "data").exists()
+    broker = PrivateBroker(base, settings, local)
+    if start:
+        local.up(log=lambda _: None)
+    try:
+        yield broker
+    finally:
+        for process, _, _ in broker.workers:
+            process.terminate()
+        for process, _, _ in broker.workers:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for service in (local.catcher, local.kafka):
+            stop(service.proc)
