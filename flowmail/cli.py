@@ -316,7 +316,7 @@ def dlq_inspect(start: int, limit: int, reason: str | None, source_topic: str | 
 @click.option("--dry-run", is_flag=True, help="List what would be replayed.")
 def dlq_replay(offsets: tuple[int, ...], reason: str | None, dry_run: bool) -> None:
     """Re-publish chosen dead letters to their source topics, after the cause is fixed."""
-    from flowmail.deadletters import read, replay
+    from flowmail.deadletters import ReplayRefused, read, replay
     if not offsets and not reason:
         raise click.ClickException("choose records with --offset and/or --reason")
     settings = _settings()
@@ -330,7 +330,11 @@ def dlq_replay(offsets: tuple[int, ...], reason: str | None, dry_run: bool) -> N
     if dry_run:
         click.echo(f"{len(chosen)} dead letter(s) would be replayed")
         return
-    click.echo(f"replayed {replay(settings.kafka_bootstrap, chosen)} dead letter(s)")
+    try:
+        replayed = replay(settings.kafka_bootstrap, chosen)
+    except (ReplayRefused, RuntimeError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"replayed {replayed} dead letter(s)")
 
 
 @main.command()

@@ -102,7 +102,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         raise ValueError(f"unknown agents {sorted(unknown)}; choose from {', '.join(AGENTS)}")
     app = create_app(settings)
     schemas = registry()
-    dead = DeadLetters(faust_topic(app, spec_by_name(settings)[DLQ]))
+    dead = DeadLetters(faust_topic(app, spec_by_name(settings)[DLQ]), settings.max_payload_bytes)
     if "router" in agents:
         router.register(app, settings, schemas, dead)
     if "sender" in agents:

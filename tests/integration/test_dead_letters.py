@@ -73,7 +73,11 @@ def test_each_bad_input_is_dead_lettered_with_reason_and_source(dead_letters, ca
     assert headers["flowmail.source_topic"] == "order.placed"
     assert headers["flowmail.stage"] == "router"
     assert headers["flowmail.detail"]
-    assert record.value() == CASES[case]  # nothing lost: the original bytes are kept
+    if case == "oversized":  # a prefix, its size and hash; replay fetches the original
+        assert record.value() == CASES[case][:4096]
+        assert int(headers["flowmail.original_size"]) == len(CASES[case])
+    else:
+        assert record.value() == CASES[case]  # nothing lost: the original bytes are kept
     assert record.key() == b"poison"
 
 
@@ -86,3 +90,64 @@ def test_no_personal_data_in_dead_letter_headers(dead_letters):
 def test_worker_log_has_no_recipient_addresses(dead_letters, worker):
     log = worker.log.read_text(errors="replace")
     assert "@example.org" not in log
+
+
+def test_events_of_any_size_the_broker_takes_are_dead_lettered_and_replayable(
+        worker, settings):
+    """0.9x, 1x, 1.5x and 4x FLOWMAIL_MAX_PAYLOAD_BYTES and the broker's own limit: each one
+    lands in the DLQ (the large ones truncated, with size and sha256), no agent stops, and
+    replay fetches a truncated one's original from its source."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from confluent_kafka import Producer
+    limit = settings.max_payload_bytes
+    broker_limit = 2 * 1024 * 1024  # message.max.bytes of the local broker
+    sizes = [int(limit * 0.9), limit, int(limit * 1.5), limit * 4, broker_limit - 512]
+    log_start = worker.log.stat().st_size
+    since = end_offsets(settings.kafka_bootstrap, "email.dlq")
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
+                         "message.max.bytes": broker_limit + 4096,
+                         "partitioner": "murmur2_random"})
+    sent = {}
+    for size in sizes:
+        payload = os.urandom(size)
+        producer.produce("order.placed", value=payload, key=f"big-{size}".encode(),
+                         on_delivery=lambda err, msg, p=payload: sent.__setitem__(
+                             (msg.partition(), msg.offset()), p) if err is None else None)
+    assert producer.flush(60) == 0 and len(sent) == len(sizes), "the broker took every size"
+
+    def collected():
+        letters = {}
+        for record in read_topic(settings.kafka_bootstrap, "email.dlq", since):
+            h = headers_of(record)
+            where = (int(h["flowmail.source_partition"]), int(h["flowmail.source_offset"]))
+            if h["flowmail.source_topic"] == "order.placed" and where in sent:
+                letters[where] = (record, h)
+        return letters if len(letters) == len(sent) else None
+
+    letters = poll(collected, "a dead letter for every size", timeout_s=90)
+    for where, (record, h) in letters.items():
+        original = sent[where]
+        assert len(record.value() or b"") <= limit
+        if len(original) > limit:
+            assert h["flowmail.reason"] == "oversized" and h["flowmail.truncated"] == "true"
+            assert int(h["flowmail.original_size"]) == len(original)
+            assert h["flowmail.original_sha256"] == hashlib.sha256(original).hexdigest()
+            assert record.value() == original[:4096]
+        else:
+            assert h["flowmail.reason"] == "undecodable" and record.value() == original
+    new_log = worker.log.read_bytes()[log_start:].decode("utf-8", "replace")
+    assert "Traceback" not in new_log and "crashed" not in new_log.lower()
+    # replay the 4x one: its original comes back from order.placed, whole
+    where = next(w for w in sent if len(sent[w]) == limit * 4)
+    dlq_offset = letters[where][0].offset()
+    source_end = end_offsets(settings.kafka_bootstrap, "order.placed")
+    result = subprocess.run([sys.executable, "-m", "flowmail", "dlq", "replay", "--offset",
+                             str(dlq_offset)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    replayed = [r for r in read_topic(settings.kafka_bootstrap, "order.placed", source_end)
+                if (r.value() or b"") == sent[where]]
+    assert len(replayed) == 1
