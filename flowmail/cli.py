@@ -13,8 +13,10 @@ from flowmail.vocab import Category, Priority, SuppressionReason
 
 
 def _settings() -> Any:
+    """Settings with their secrets checked (or generated for the local stack)."""
+    from flowmail.secrets import with_secrets
     try:
-        return load_settings()
+        return with_secrets(load_settings())
     except SettingsError as err:
         raise click.ClickException(str(err)) from err
 

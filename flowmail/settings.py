@@ -53,10 +53,13 @@ class Settings:
     smtp_pool_size: int = _doc("SMTP connections kept open per worker process.", default=4)
     smtp_timeout_s: float = _doc("SMTP connect/command timeout in seconds.", default=10.0)
     pseudonym_secret: str = _doc("HMAC key that turns addresses into recipient keys "
-                                 "(partitioning, analytics); set it in production.",
+                                 "(partitioning, analytics); 32+ characters. Empty: generated "
+                                 "for the local stack, refused anywhere else.",
                                  default="", repr=False)
-    unsubscribe_secret: str = _doc("HMAC key of unsubscribe tokens in marketing mail; set it "
-                                   "in production.", default="", repr=False)
+    unsubscribe_secret: str = _doc("HMAC key(s) of unsubscribe links, 32+ characters each; "
+                                   "'new,old' rotates (the first signs, all verify). Empty: "
+                                   "generated for the local stack, refused anywhere else.",
+                                   default="", repr=False)
     providers_critical: str = _doc("Provider chain for critical mail, in failover order.",
                                    default="smtp")
     providers_transactional: str = _doc("Provider chain for transactional mail.",

@@ -52,22 +52,55 @@ def choose_variant(campaign_id: str, user_id: str, variants: list[dict[str, Any]
     return variants[-1]  # unreachable: buckets cover the total
 
 
-def unsubscribe_token(secret: bytes, user_id: str, shop_id: str) -> str:
-    """``<user>.<shop>.<mac>``: verifiable without a lookup, forgeable only with the secret."""
-    payload = f"{user_id}\x1f{shop_id}".encode()
-    mac = hmac.new(secret, payload, hashlib.sha256).digest()[:16]
-    encode = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
-    return f"{encode(user_id.encode())}.{encode(shop_id.encode())}.{encode(mac)}"
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def verify_unsubscribe_token(secret: bytes, token: str) -> tuple[str, str] | None:
-    """(user id, shop id) when the token is authentic, else None (constant-time compare)."""
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signing_keys(secret: str | bytes) -> list[bytes]:
+    """A rotation list ``new,old``: the first key signs, every key verifies."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return [key.strip() for key in raw.split(b",")] or [b""]
+
+
+def key_id(key: bytes) -> str:
+    """Names a key in a token without revealing it."""
+    return _b64(hashlib.sha256(b"flowmail-unsubscribe-key\x1f" + key).digest()[:6])
+
+
+def _mac(key: bytes, user_id: str, shop_id: str) -> bytes:
+    return hmac.new(key, f"{user_id}\x1f{shop_id}".encode(), hashlib.sha256).digest()[:16]
+
+
+def unsubscribe_token(secret: str | bytes, user_id: str, shop_id: str) -> str:
+    """``<key id>.<user>.<shop>.<mac>``: verifiable without a lookup, forgeable only with the
+    secret; the key id lets a rotated-out key still verify links already sent."""
+    key = signing_keys(secret)[0]
+    return (f"{key_id(key)}.{_b64(user_id.encode())}.{_b64(shop_id.encode())}."
+            f"{_b64(_mac(key, user_id, shop_id))}")
+
+
+def verify_unsubscribe_token(secret: str | bytes, token: str) -> tuple[str, str] | None:
+    """(user id, shop id) when the token is authentic, else None (constant-time compare).
+    Tokens from before key ids (``<user>.<shop>.<mac>``) are checked against every key."""
     try:
-        user_b64, shop_b64, mac_b64 = token.split(".")
-        decode = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))  # noqa: E731
-        user_id, shop_id = decode(user_b64).decode(), decode(shop_b64).decode()
-        mac = decode(mac_b64)
+        parts = token.split(".")
+        if len(parts) == 4:
+            kid, user_b64, shop_b64, mac_b64 = parts
+            keys = [k for k in signing_keys(secret) if key_id(k) == kid]
+        elif len(parts) == 3:
+            user_b64, shop_b64, mac_b64 = parts
+            keys = signing_keys(secret)
+        else:
+            return None
+        user_id, shop_id = _unb64(user_b64).decode(), _unb64(shop_b64).decode()
+        mac = _unb64(mac_b64)
     except (ValueError, UnicodeDecodeError):
         return None
-    expected = hmac.new(secret, f"{user_id}\x1f{shop_id}".encode(), hashlib.sha256).digest()[:16]
-    return (user_id, shop_id) if hmac.compare_digest(mac, expected) else None
+    authentic = False
+    for key in keys:
+        authentic |= hmac.compare_digest(mac, _mac(key, user_id, shop_id))
+    return (user_id, shop_id) if authentic else None

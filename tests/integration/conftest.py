@@ -53,8 +53,8 @@ def settings(fake_apis: FakeApis) -> Settings:
         "FLOWMAIL_BREAKER_FAILURES": "3", "FLOWMAIL_BREAKER_COOLDOWN_S": "1",
         "FLOWMAIL_RETRY_BASE_S": "0.3", "FLOWMAIL_RETRY_CAP_S": "2",
         "FLOWMAIL_PROVIDER_TIMEOUT_S": "2",
-        "FLOWMAIL_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret",
-        "FLOWMAIL_PSEUDONYM_SECRET": "test-pseudonym-secret",
+        "FLOWMAIL_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret-0123456789abcdef",
+        "FLOWMAIL_PSEUDONYM_SECRET": "test-pseudonym-secret-0123456789abcdef",
     })
     fake_apis.primary_down()
     return load_settings()

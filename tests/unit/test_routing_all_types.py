@@ -157,8 +157,8 @@ def test_unsubscribe_tokens_verify_and_resist_forgery():
     token = unsubscribe_token(b"k1", "cus-1", "shop-042")
     assert verify_unsubscribe_token(b"k1", token) == ("cus-1", "shop-042")
     assert verify_unsubscribe_token(b"k2", token) is None
-    _, shop, mac = token.split(".")
-    other = unsubscribe_token(b"k1", "cus-2", "shop-042").split(".")[0]
-    assert verify_unsubscribe_token(b"k1", f"{other}.{shop}.{mac}") is None
+    kid, _, shop, mac = token.split(".")
+    other = unsubscribe_token(b"k1", "cus-2", "shop-042").split(".")[1]
+    assert verify_unsubscribe_token(b"k1", f"{kid}.{other}.{shop}.{mac}") is None
     assert verify_unsubscribe_token(b"k1", "garbage") is None
     assert verify_unsubscribe_token(b"k1", "a.b.c!") is None

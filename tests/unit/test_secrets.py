@@ -1,0 +1,74 @@
+"""Secrets: refused when weak or missing outside the local stack, generated and kept for it,
+and unsubscribe keys rotate without breaking links already sent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from flowmail.secrets import with_secrets
+from flowmail.settings import SettingsError, load_settings
+from processors.campaigns import unsubscribe_token, verify_unsubscribe_token
+
+STRONG = "a" * 16 + "0123456789abcdef"
+REMOTE = {"FLOWMAIL_KAFKA_BOOTSTRAP": "kafka-0.kafka.prod.internal:9093"}
+
+
+def test_empty_secrets_outside_the_local_stack_are_refused(tmp_path):
+    env = {**REMOTE, "FLOWMAIL_HOME": str(tmp_path)}
+    with pytest.raises(SettingsError, match="FLOWMAIL_PSEUDONYM_SECRET is empty and Kafka"):
+        with_secrets(load_settings(env))
+    env["FLOWMAIL_PSEUDONYM_SECRET"] = STRONG
+    with pytest.raises(SettingsError, match="FLOWMAIL_UNSUBSCRIBE_SECRET is empty"):
+        with_secrets(load_settings(env))
+    env["FLOWMAIL_UNSUBSCRIBE_SECRET"] = STRONG
+    assert with_secrets(load_settings(env)).unsubscribe_secret == STRONG
+    assert not (tmp_path / "secrets.json").exists()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("FLOWMAIL_UNSUBSCRIBE_SECRET", "short", "too short"),
+    ("FLOWMAIL_UNSUBSCRIBE_SECRET", f"{STRONG},short", "too short"),
+    ("FLOWMAIL_PSEUDONYM_SECRET", f"{STRONG},{STRONG}", "takes one key"),
+])
+def test_weak_secrets_are_refused_everywhere(tmp_path, name, value, message):
+    env = {"FLOWMAIL_HOME": str(tmp_path), "FLOWMAIL_PSEUDONYM_SECRET": STRONG,
+           "FLOWMAIL_UNSUBSCRIBE_SECRET": STRONG, name: value}
+    with pytest.raises(SettingsError, match=message):
+        with_secrets(load_settings(env))
+
+
+def test_the_local_stack_generates_its_secrets_once_and_keeps_them(tmp_path):
+    env = {"FLOWMAIL_HOME": str(tmp_path)}
+    first = with_secrets(load_settings(env))
+    second = with_secrets(load_settings(env))
+    assert len(first.pseudonym_secret) >= 32 and len(first.unsubscribe_secret) >= 32
+    assert first.pseudonym_secret != first.unsubscribe_secret
+    assert (second.pseudonym_secret, second.unsubscribe_secret) == (
+        first.pseudonym_secret, first.unsubscribe_secret)
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_worker_started_with_empty_secrets_outside_the_local_stack_refuses():
+    env = {"PATH": "/usr/bin:/bin", **REMOTE}
+    result = subprocess.run([sys.executable, "-m", "flowmail", "worker"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "FLOWMAIL_PSEUDONYM_SECRET is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rotation_keeps_links_already_sent_working():
+    old, new = "old-" + STRONG, "new-" + STRONG
+    sent_before = unsubscribe_token(old, "rk-1", "shop-042")
+    rotated = f"{new},{old}"
+    assert verify_unsubscribe_token(rotated, sent_before) == ("rk-1", "shop-042")
+    sent_after = unsubscribe_token(rotated, "rk-1", "shop-042")
+    assert sent_after.split(".")[0] != sent_before.split(".")[0]  # signed by the new key
+    assert verify_unsubscribe_token(new, sent_after) == ("rk-1", "shop-042")
+    assert verify_unsubscribe_token(new, sent_before) is None  # old key retired
+    forged = sent_before.split(".")
+    forged[2] = unsubscribe_token(old, "rk-1", "shop-999").split(".")[2]
+    assert verify_unsubscribe_token(rotated, ".".join(forged)) is None
