@@ -62,6 +62,8 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"                          # permanent failure or attempts exhausted
     SUPPRESSED = "suppressed"                  # recipient is on the suppression list
     SKIPPED_DUPLICATE = "skipped_duplicate"    # idempotency ledger says it already went out
+    AMBIGUOUS = "ambiguous"                    # a batch call's outcome is unknown (a crash
+                                               # during it); marketing policy: never resent
     UNKNOWN = "unknown"                        # a provider status flowmail cannot map
 
 

@@ -64,3 +64,11 @@ def https_url(field: str, value: str | None, optional: bool = False) -> str | No
     if parts.scheme not in {"https", "http"} or not parts.netloc:
         raise RejectedInput(RejectReason.SCHEMA_MISMATCH, f"{field} is not an http(s) URL")
     return value
+
+
+def payload_size(value: bytes, max_bytes: int) -> bytes:
+    """Refuse a payload over FLOWMAIL_MAX_PAYLOAD_BYTES before any decoding work."""
+    if len(value) > max_bytes:
+        raise RejectedInput(RejectReason.OVERSIZED,
+                            f"{len(value)} bytes > FLOWMAIL_MAX_PAYLOAD_BYTES={max_bytes}")
+    return value

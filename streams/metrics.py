@@ -14,6 +14,9 @@ DELIVERIES = Counter("flowmail_deliveries_total", "Delivery outcomes",
 SEND_LATENCY = Histogram("flowmail_end_to_end_seconds",
                          "Source event publish to provider accept", ["priority"],
                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+AMBIGUOUS = Counter("flowmail_ambiguous_total",
+                    "Commands of a batch call whose outcome a crash left unknown (not resent)",
+                    ["priority"])
 DEAD_LETTER_RETRIES = Counter("flowmail_dead_letter_retries_total",
                               "Minimal dead letters Kafka refused and that are being retried")
 ATTACHMENTS_MISSING = Counter("flowmail_attachments_missing_total",

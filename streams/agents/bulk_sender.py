@@ -3,12 +3,22 @@ rendered once per group and sent through a provider batch API, 1,000 recipients 
 
 Everything per recipient (ledger, suppression, delivery events, retries) stays as in the
 one-by-one sender, which is also the fallback when no provider of the chain has a batch API.
+
+Crash policy (marketing): before a batch call every recipient's ledger entry becomes
+``inflight:<batch>`` and after it ``sent:<provider>``, each written as one batch and awaited.
+A worker killed during the call leaves the batch's outcome unknown: the provider may have
+accepted it. A recipient found ``inflight`` is reported ``ambiguous`` and not sent again: for
+marketing a missed email costs less than a duplicate to a thousand people. (Transactional and
+critical mail go one by one without the marker: an unknown outcome is sent again, because a
+missing order confirmation costs more than a rare duplicate.) A provider error is a known
+outcome: the entries become ``failed:<provider>`` before the retries are scheduled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +32,7 @@ from flowmail.vocab import DeliveryStatus
 from processors.bulk import group, render_bulk
 from processors.commands import EmailCommand
 from providers.base import ProviderError
-from providers.chain import NoBulkProvider, send_bulk
+from providers.chain import NoBulkProvider, bulk_capable, send_bulk
 from streams import metrics
 from streams.agents.router import YIELD_EVERY
 from streams.agents.sender import SenderStage
@@ -89,6 +99,12 @@ class BulkSenderStage:
             await stage.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
                                reason=f"ledger: {previous}")
             return None
+        if previous is not None and previous.startswith("inflight"):
+            metrics.AMBIGUOUS.labels(stage.priority.value).inc()
+            await stage.report(command, DeliveryStatus.AMBIGUOUS,
+                               reason=f"ledger: {previous}: the batch call's outcome is "
+                                      "unknown; not sent again")
+            return None
         suppressed = stage._suppression(command)
         if suppressed:
             await stage.report(command, DeliveryStatus.SUPPRESSED, reason=suppressed)
@@ -103,29 +119,50 @@ class BulkSenderStage:
             return await loop.run_in_executor(stage.render_pool, render_bulk, stage.renderer,
                                               chunk, placeholder)
 
+        if not bulk_capable(stage.chain):
+            await self._one_by_one([by_command[c.command_id] for c in chunk])
+            return
+        batch = uuid.uuid4().hex[:12]
+        await self._record(chunk, by_command, f"inflight:{batch}")
         try:
             provider, results = await send_bulk(stage.chain, render, len(chunk), self.sender)
         except NoBulkProvider:
+            await self._record(chunk, by_command, "failed:no-batch-api")
             await self._one_by_one([by_command[c.command_id] for c in chunk])
             return
         except ProviderError as err:
+            await self._record(chunk, by_command, f"failed:{err.provider}")
             for command in chunk:
                 event = by_command[command.command_id]
                 with as_current(event):
                     await stage._provider_failed(event.message, command, err)
             return
+        await self._record(chunk, by_command, f"sent:{provider}")
         now_ms = time.time() * 1000
         for index, (command, result) in enumerate(zip(chunk, results, strict=True)):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
-            with as_current(by_command[command.command_id]):
-                stage.ledger[command.idempotency_key] = f"sent:{provider}"
             latency_ms = now_ms - command.event_published_at
             metrics.SEND_LATENCY.labels(stage.priority.value).observe(latency_ms / 1000)
             await stage.report(command, DeliveryStatus.SENT, provider=provider,
                                provider_message_id=result.provider_message_id,
                                latency_ms=latency_ms)
 
+
+    async def _record(self, chunk: list[EmailCommand], by_command: dict[str, Any],
+                      value: str) -> None:
+        """One ledger value for every command of a chunk, produced together and awaited
+        together (each on its command's partition): one round trip, not a thousand."""
+        ledger = self.single.ledger
+        pending = []
+        for index, command in enumerate(chunk):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+            key = command.idempotency_key
+            with as_current(by_command[command.command_id]):
+                ledger.data[key] = value
+                pending.append(ledger.send_changelog(ledger.partition_for_key(key), key, value))
+        await asyncio.gather(*pending)
 
     async def _one_by_one(self, events: list[EventT]) -> None:
         """No batch API in the chain (SMTP): each command through the single sender, as many

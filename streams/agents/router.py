@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from flowmail.avro import SchemaRegistry
 from flowmail.settings import Settings
-from flowmail.vocab import Priority, RejectReason
+from flowmail.vocab import Priority
 from processors.commands import EmailCommand
-from processors.errors import RejectedInput
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key
 from processors.routing import ROUTES, fan_out_campaign, route
+from processors.validation import payload_size
 from streams import metrics
 from streams.dlq import DeadLetters
 from streams.topics import (
@@ -69,10 +69,7 @@ class RouterStage:
             await self._fan_out(message)
             return
         try:
-            value = message.value or b""
-            if len(value) > self.max_bytes:
-                raise RejectedInput(RejectReason.OVERSIZED, f"{len(value)} bytes > "
-                                    f"FLOWMAIL_MAX_PAYLOAD_BYTES={self.max_bytes}")
+            value = payload_size(message.value or b"", self.max_bytes)
             published, now = _clock(message)
             event = self.registry.decode(f"{message.topic}-value", value)
             commands = route(message.topic, event, published, now, self._profile)

@@ -111,3 +111,25 @@ def test_hostile_field_values_end_as_commands_or_reasons(topic, index, email, fi
         check_commands(result)
         if amount < 0 and topic in {"order.placed", "invoice.issued"}:
             raise AssertionError("a negative amount was accepted")
+
+
+def test_payloads_up_to_the_brokers_limit_are_refused_or_routed_and_always_fit_a_dead_letter():
+    """0.9x, 1x, 1.5x and 4x the payload limit and the local broker's own limit (2 MiB):
+    over the limit is `oversized`, under it is a reasoned rejection; every dead letter the
+    policy would write stays within the limit."""
+    import os
+
+    from processors.validation import payload_size
+    from streams.dlq import bounded
+    limit = 256 * 1024
+    for size in (int(limit * 0.9), limit, int(limit * 1.5), limit * 4, 2 * 1024 * 1024 - 512):
+        payload = b"\x00\x00\x00\x00\x65" + os.urandom(size - 5)
+        try:
+            payload_size(payload, limit)
+            reason = outcome("order.placed", payload)
+            assert size <= limit and reason in REASONS | {r for r in RejectReason}
+        except RejectedInput as err:
+            assert size > limit and err.reason is RejectReason.OVERSIZED
+        key, value, headers = bounded(os.urandom(5000), payload, limit)
+        assert len(value) <= limit and len(key) <= 1024
+        assert (size > limit) == any(name == "flowmail.truncated" for name, _ in headers)
