@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from confluent_kafka import Producer
 
+from bench import peer
 from bench.kafka_io import delete_topics, produce_waiting
 from bench.procstats import ProcessStats
 from bench.sinks import BenchError, Sink, start_sink
@@ -35,6 +36,7 @@ from processors.profiles import profile_key
 from streams.topic_admin import TopicAdmin
 from streams.topics import PROFILES, ledger_changelog, topic_specs
 
+PEER_WORKERS = {"mix": (1, 2), "backlog": (1,)}  # the peer's configurations to beat
 BACKLOG_CRITICAL_SHARE = 100  # the 20,000 marketing, then 200 critical
 BACKLOG_DRAINING = 1000  # marketing emails at the sink before the critical ones are published
 
@@ -53,6 +55,7 @@ class Options:
     limits: bool = True
     profile: bool = False
     report_dir: Path | None = None
+    peer: Path | None = None  # the BullMQ + Nodemailer harness, run interleaved
 
 
 def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool = False) -> None:
@@ -222,6 +225,8 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
     report_dir.mkdir(parents=True, exist_ok=True)
     sink = start_sink(options.provider, settings.home / "bench" / "sink",
                       options.smtp_host, options.smtp_port)
+    peer_dir = peer.prepare(options.peer, settings.home / "bench") if options.peer else None
+    peer_runs: list[dict[str, Any]] = []
     try:
         runs = []
         for index in range(options.repeat):
@@ -231,9 +236,17 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
             print(f"  {result['emails_per_s']} emails/s, {result['lost']} lost, "
                   f"{result['duplicates']} duplicates", file=sys.stderr)
             runs.append(result)
+            for workers in (PEER_WORKERS[options.scenario] if peer_dir else ()):
+                peer_runs.append(peer.summary(peer.run(peer_dir, options.scenario, result["n"],
+                                                       workers)))
+                print(f"  peer x{workers}: {peer_runs[-1]['emails_per_s']} emails/s",
+                      file=sys.stderr)
     finally:
         sink.stop()
     result = median_of(runs)
+    if peer_runs:
+        result["peer_runs"] = peer_runs
+        result["versus_peer"] = peer.compare(result, peer_runs)
     if options.limits:
         from bench.limits import kafka_passthrough_limit, smtp_sink_limit
         size = 12_000

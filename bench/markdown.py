@@ -69,6 +69,21 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
     lines += ["", "## Processes", "", "| process | CPU s | peak RSS MB |", "|---|---|---|"]
     for name, cpu in result["cpu_s"].items():
         lines.append(f"| {name} | {cpu} | {result['peak_rss_mb'].get(name)} |")
+    versus = result.get("versus_peer")
+    if versus:
+        lines += ["", "## Against the peer (BullMQ + Nodemailer), same run, same machine", "",
+                  "| measure | flowmail / peer |", "|---|---|",
+                  f"| emails/s vs the peer's best configuration | "
+                  f"**{versus['throughput_vs_peer_best']}** |",
+                  f"| critical p99 vs the peer's one worker (lower is better) | "
+                  f"{versus['critical_p99_vs_peer']} |",
+                  f"| CPU per email, every process (lower is better) | "
+                  f"{versus['cpu_per_email_vs_peer']} ({versus['cpu_per_email_ms']} ms) |",
+                  "", "| peer workers | emails/s | critical p99 ms | CPU ms per email |",
+                  "|---|---|---|---|"]
+        for workers, peer in sorted(versus["peer"].items()):
+            lines.append(f"| {workers} | {peer['emails_per_s']} | {peer['critical_p99_ms']} | "
+                         f"{peer['cpu_ms_per_email']} |")
     limits = result.get("limits")
     if limits:
         lines += ["", "## Raw limits, same run", "", "| limit | per second | flowmail's share |",

@@ -251,9 +251,13 @@ def demo(count: int) -> None:
 @click.option("--no-limits", is_flag=True, help="Skip the raw smtp-sink and Kafka limits.")
 @click.option("--profile", is_flag=True, help="Sample worker 0 with py-spy while it runs.")
 @click.option("--timeout", "timeout_s", default=900.0, show_default=True)
+@click.option("--peer", "peer_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Also run the BullMQ + Nodemailer harness in this folder (same N, "
+                   "interleaved) and report flowmail/peer ratios (SMTP only).")
 def bench(n: int, provider: str, scenario: str, workers: int, repeat: int, layout: str,
           smtp_host: str | None, smtp_port: int | None, json_path: str | None,
-          report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float) -> None:
+          report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float,
+          peer_dir: str | None) -> None:
     """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
     from pathlib import Path
 
@@ -269,10 +273,14 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int, layou
         raise click.BadParameter("--n must be >= 8, --workers and --repeat >= 1")
     if bool(smtp_host) != bool(smtp_port):
         raise click.BadParameter("--smtp-host and --smtp-port go together")
+    if peer_dir and (provider != "smtp" or smtp_host):
+        raise click.BadParameter("the peer sends to its own smtp-sink: --peer needs "
+                                 "--provider smtp and no --smtp-host", param_hint="--peer")
     options = Options(n=n, provider=provider, scenario=scenario, workers=workers,
                       repeat=repeat, layout=layout, smtp_host=smtp_host, smtp_port=smtp_port,
                       timeout_s=timeout_s, limits=not no_limits, profile=profile,
-                      report_dir=Path(report_dir) if report_dir else None)
+                      report_dir=Path(report_dir) if report_dir else None,
+                      peer=Path(peer_dir).resolve() if peer_dir else None)
     try:
         result = run_bench(_settings(), options)
     except (BenchError, StackError) as err:
