@@ -27,6 +27,9 @@ def test_create_grow_configure_and_refuse_shrink(stack, settings):
 def test_compacted_topics_are_compacted(stack, settings):
     admin = TopicAdmin(settings.kafka_bootstrap, replication_factor=1)
     described = admin.describe(["email.suppressions", "flowmail-test-ledger_critical-changelog",
-                                "email.dlq"])
-    assert described["email.suppressions"].config["cleanup.policy"] == "compact"
+                                "email.dlq", "user.profiles"])
+    assert described["user.profiles"].config["cleanup.policy"] == "compact"
+    # suppression *changes* are kept forever: compaction would drop all but one scope of a key
+    assert described["email.suppressions"].config["cleanup.policy"] == "delete"
+    assert described["email.suppressions"].config["retention.ms"] == "-1"
     assert described["email.dlq"].config["cleanup.policy"] == "delete"
