@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from flowmail.kafka_config import producer_config
+
 T = TypeVar("T")
 
 
@@ -33,7 +35,7 @@ def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = No
                 headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]:
     """Produce one record and return its (partition, offset)."""
     delivered: list[Any] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = Producer(producer_config(bootstrap))
     producer.produce(topic, value=value, key=key, headers=headers,
                      on_delivery=lambda err, msg: delivered.append((err, msg)))
     producer.flush(30)
