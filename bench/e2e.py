@@ -48,7 +48,7 @@ class Options:
     scenario: str = "mix"  # or "backlog"
     workers: int = 1
     repeat: int = 1
-    layout: str = "single"  # or "split"
+    layout: str = "lanes"  # what `flowmail worker` starts; or "single"
     smtp_host: str | None = None
     smtp_port: int | None = None
     timeout_s: float = 900.0

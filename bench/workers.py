@@ -15,7 +15,9 @@ from typing import Any
 import requests
 
 from bench.sinks import BenchError, free_port
+from flowmail.lanes import lane_args
 from flowmail.settings import Settings
+from streams.lanes import LANES
 
 
 def deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
@@ -43,16 +45,13 @@ class Role:
 
 
 def roles(layout: str) -> list[Role]:
-    """single: every agent in each process (one consumer group). split: the router with the
-    critical and transactional senders in one consumer group; marketing senders and the
-    OpenSearch sink in another, as deploy/k8s runs them, so the bulk work cannot delay the
-    critical stream's fetches (README, "Priorities")."""
-    if layout == "split":
-        return [Role("main", ("--agents", "router,sender", "--priorities",
-                              "critical,transactional")),
-                Role("bulk", ("--agents", "sender,sink", "--priorities", "marketing"), "-bulk",
-                     nice=10)]
-    return [Role("all")]
+    """lanes (= split): what `flowmail worker` starts by default, one process per lane of
+    streams/lanes.py, started here one by one so each is measured; single: every agent in
+    one process (one consumer group)."""
+    if layout in {"lanes", "split"}:
+        return [Role(lane.name, tuple(lane_args(lane)), lane.app_suffix, nice=lane.nice)
+                for lane in LANES]
+    return [Role("all", ("--lanes", "one"))]
 
 
 class Workers:
@@ -74,7 +73,8 @@ class Workers:
                 name = f"worker-{index}" if role.name == "all" else f"worker-{role.name}-{index}"
                 port = free_port()
                 env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
-                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix}
+                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix,
+                       "FLOWMAIL_STATE_APP_ID": self.settings.app_id}
                 log = open(self.log_dir / f"{name}.log", "wb")
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,

@@ -168,9 +168,14 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
               default="earliest", show_default=True,
               help="Where a consumer group with no committed offsets starts. 'latest' keeps a "
                    "new FLOWMAIL_APP_ID from sending again every email still in retention.")
-def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
-           new_group_starts_at: str) -> None:
-    """Run a Faust worker with the chosen agents."""
+@click.option("--lanes", type=click.Choice(["auto", "one"]), default="auto", show_default=True,
+              help="auto: with every agent and priority, one process per lane (streams/lanes.py:"
+                   " marketing and the sink beside the router and the interactive senders); "
+                   "one: everything chosen in this process.")
+@click.pass_context
+def worker(ctx: click.Context, agents: str, priorities: str, provider: str | None,
+           loglevel: str, new_group_starts_at: str, lanes: str) -> None:
+    """Run the worker: by default one process per lane; or the chosen agents in one."""
     from providers.registry import FACTORIES
     from streams.groups import group_is_new, start_group_at_end
     from streams.topic_admin import TopicAdmin
@@ -189,6 +194,12 @@ def worker(agents: str, priorities: str, provider: str | None, loglevel: str,
     if provider is not None and provider not in FACTORIES:
         raise click.BadParameter(f"unknown provider {provider!r}; choose from "
                                  f"{', '.join(FACTORIES)}", param_hint="--provider")
+    everything = set(chosen_agents) == set(AGENTS) and set(chosen) == set(Priority)
+    if lanes == "auto" and everything:
+        from flowmail.lanes import run_lanes
+        common = [f"--{name.replace('_', '-')}={value}" for name, value in ctx.params.items()
+                  if name in {"provider", "loglevel", "new_group_starts_at"} and value]
+        sys.exit(run_lanes(settings, common))
     topics = consumed_topics(chosen_agents, chosen)
     # A worker that starts before its topics exist subscribes to nothing and never recovers:
     # apply the plan first (idempotent; waits for a broker that is still starting).
@@ -239,9 +250,10 @@ def demo(count: int) -> None:
               "emails (password resets) once the first 1,000 marketing emails arrived.")
 @click.option("--workers", default=1, show_default=True, help="Worker processes in one group.")
 @click.option("--repeat", default=1, show_default=True, help="Runs; the report gives medians.")
-@click.option("--layout", type=click.Choice(["single", "split"]), default="single",
-              show_default=True, help="split: marketing senders in their own consumer group "
-              "and the OpenSearch sink in their own consumer group (K processes of each role).")
+@click.option("--layout", type=click.Choice(["lanes", "single", "split"]), default="lanes",
+              show_default=True, help="lanes: what `flowmail worker` starts by default (one "
+              "process per lane, streams/lanes.py; split is its old name); single: every agent "
+              "in one process.")
 @click.option("--smtp-host", default=None, help="Send to this SMTP server instead.")
 @click.option("--smtp-port", type=int, default=None)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,

@@ -19,6 +19,7 @@ from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from flowmail.settings import Settings, load_settings
 from streams.groups import start_group_at_end
+from streams.lanes import LANES
 from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs
 from streams.worker import consumed_topics
@@ -30,9 +31,30 @@ PRESTART_EVENTS = 12
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port P with P+1 free too: the worker's second lane serves on P+1."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free neighbouring ports")
+
+
+def lanes_ready(web_port: int) -> bool:
+    """Every lane of `flowmail worker` (streams/lanes.py) answers /ready."""
+    for lane in LANES:
+        try:
+            if not requests.get(f"http://127.0.0.1:{web_port + lane.web_port_offset}/ready",
+                                timeout=2).ok:
+                return False
+        except requests.RequestException:
+            return False
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +103,9 @@ class Worker:
 @pytest.fixture(scope="session")
 def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
     """One worker for the session; events published before it starts prove a clean start."""
-    start_group_at_end(settings.kafka_bootstrap, TEST_APP_ID, consumed_topics())
+    for lane in LANES:  # each lane is its own consumer group
+        start_group_at_end(settings.kafka_bootstrap, TEST_APP_ID + lane.app_suffix,
+                           consumed_topics(lane.agents, lane.priorities))
     events = [order_placed(i) for i in range(PRESTART_EVENTS)]
     with Publisher(settings.kafka_bootstrap) as publisher:
         for event in events:
@@ -94,10 +118,7 @@ def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
 
     def ready() -> bool:
         assert process.poll() is None, f"worker exited with {process.returncode}; see {log_path}"
-        try:
-            return requests.get(f"http://127.0.0.1:{settings.web_port}/ready", timeout=2).ok
-        except requests.RequestException:
-            return False
+        return lanes_ready(settings.web_port)
 
     poll(ready, "the worker to be ready", timeout_s=120)
     running = Worker(process, log_path, events)

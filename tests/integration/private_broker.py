@@ -12,11 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from flowmail.localstack import LocalStack
 from flowmail.localstack.procs import stop
 from flowmail.settings import Settings, load_settings
+from tests.integration.conftest import lanes_ready
 from tests.integration.helpers import poll
 
 
@@ -46,7 +45,7 @@ class PrivateBroker:
 
     def start_worker(self, *args: str, app_id: str | None = None) -> int:
         """A `flowmail worker` on this broker; returns its web port."""
-        port = free_port()
+        port = free_port(pair=True)  # the second lane serves on port + 1
         log_path = self.settings.home / f"worker-{port}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**self.env, "FLOWMAIL_WEB_PORT": str(port)}
@@ -62,10 +61,7 @@ class PrivateBroker:
         for process, worker_port, log_path in self.workers:
             if worker_port == port:
                 assert process.poll() is None, log_path.read_text()[-3000:]
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).ok
-        except requests.RequestException:
-            return False
+        return lanes_ready(port)
 
     def wait_all_ready(self, timeout_s: float = 180) -> None:
         ports = [port for _, port, _ in self.workers]

@@ -12,7 +12,11 @@ def test_ready_health_and_metrics(worker, settings):
     base = f"http://127.0.0.1:{settings.web_port}"
     assert requests.get(f"{base}/ready", timeout=5).json() == {"ready": True}
     health = requests.get(f"{base}/health", timeout=5).json()
-    assert health["agents"] == ["router", "sender", "sink"]
+    # `flowmail worker` runs its lanes (streams/lanes.py) as processes of their own
+    assert health["agents"] == ["router", "sender"]
+    assert health["priorities"] == ["critical", "transactional"]
+    bulk = requests.get(f"http://127.0.0.1:{settings.web_port + 1}/health", timeout=5).json()
+    assert bulk["agents"] == ["sender", "sink"] and bulk["priorities"] == ["marketing"]
     metrics = requests.get(f"{base}/metrics", timeout=5).text
     assert "flowmail_deliveries_total" in metrics
     assert "# TYPE flowmail_end_to_end_seconds histogram" in metrics

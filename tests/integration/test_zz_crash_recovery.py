@@ -21,6 +21,7 @@ import requests
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES
 from processors.keys import idempotency_key
+from tests.integration.conftest import lanes_ready
 from tests.integration.helpers import poll
 
 TOTAL = int(os.environ.get("FLOWMAIL_TEST_CRASH_EMAILS", "1500"))  # 5000 for the full check
@@ -140,7 +141,4 @@ def test_sigkill_during_a_batch_campaign_loses_nothing_and_sends_nothing_twice(
 
 
 def _ready(settings) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{settings.web_port}/ready", timeout=2).ok
-    except requests.RequestException:
-        return False
+    return lanes_ready(settings.web_port)
