@@ -73,8 +73,7 @@ class Workers:
                 name = f"worker-{index}" if role.name == "all" else f"worker-{role.name}-{index}"
                 port = free_port()
                 env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
-                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix,
-                       "FLOWMAIL_STATE_APP_ID": self.settings.app_id}
+                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix}
                 log = open(self.log_dir / f"{name}.log", "wb")
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,

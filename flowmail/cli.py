@@ -177,7 +177,7 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
            loglevel: str, new_group_starts_at: str, lanes: str) -> None:
     """Run the worker: by default one process per lane; or the chosen agents in one."""
     from providers.registry import FACTORIES
-    from streams.groups import group_is_new, start_group_at_end
+    from streams.groups import adopt_offsets, group_is_new, start_group_at_end
     from streams.topic_admin import TopicAdmin
     from streams.topics import topic_specs
     from streams.worker import AGENTS, consumed_topics, run
@@ -209,6 +209,13 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
     if refused:
         raise click.ClickException("topics differ from the plan in a way flowmail will not "
                                    f"change: {refused[0].topic}: {refused[0].detail}")
+    if settings.base_app_id and group_is_new(settings.kafka_bootstrap, settings.app_id, topics,
+                                             settings.startup_timeout_s):
+        taken = adopt_offsets(settings.kafka_bootstrap, settings.base_app_id, settings.app_id,
+                              topics, settings.startup_timeout_s)
+        if taken:
+            click.echo(f"new lane group {settings.app_id}: continuing from "
+                       f"{settings.base_app_id}'s offsets on {taken} partition(s)")
     if new_group_starts_at == "latest" and group_is_new(
             settings.kafka_bootstrap, settings.app_id, topics, settings.startup_timeout_s):
         start_group_at_end(settings.kafka_bootstrap, settings.app_id, topics,

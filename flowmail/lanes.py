@@ -21,9 +21,11 @@ PR_SET_PDEATHSIG = 1
 
 
 def lane_env(settings: Settings, lane: Lane) -> dict[str, str]:
-    return {"FLOWMAIL_APP_ID": settings.app_id + lane.app_suffix,
-            "FLOWMAIL_WEB_PORT": str(settings.web_port + lane.web_port_offset),
-            "FLOWMAIL_STATE_APP_ID": settings.state_app_id or settings.app_id}
+    env = {"FLOWMAIL_APP_ID": settings.app_id + lane.app_suffix,
+           "FLOWMAIL_WEB_PORT": str(settings.web_port + lane.web_port_offset)}
+    if lane.app_suffix:  # a group of its own: it starts where the worker's group stopped
+        env["FLOWMAIL_BASE_APP_ID"] = settings.app_id
+    return env
 
 
 def lane_args(lane: Lane) -> list[str]:

@@ -35,8 +35,8 @@ class Settings:
 
     app_id: str = _doc("Faust app id: the consumer group and the prefix of table changelogs.",
                        default="flowmail")
-    state_app_id: str = _doc("App id whose changelogs hold the idempotency ledgers (empty: "
-                             "FLOWMAIL_APP_ID); a worker's lanes share it.", default="")
+    base_app_id: str = _doc("Set by `flowmail worker` for its second lane: the worker's own "
+                            "app id, where a new lane group starts reading.", default="")
     kafka_bootstrap: str = _doc("Kafka bootstrap servers (host:port[,host:port]).",
                                 default="127.0.0.1:9092")
     opensearch_url: str = _doc("OpenSearch base URL for the analytics sink.",

@@ -45,6 +45,36 @@ def start_group_at_end(bootstrap: str, group: str, topics: list[str],
                 f"positioning group {group} at the end of its topics", timeout_s, pause_s=1.0)
 
 
+def adopt_offsets(bootstrap: str, source: str, target: str, topics: list[str],
+                  timeout_s: float = 120.0) -> int:
+    """Give the new group ``target`` the offsets ``source`` committed on ``topics`` (a lane
+    split off a worker continues where the worker stopped); how many it took over."""
+    return until_ready(lambda: _adopt(bootstrap, source, target, topics),
+                       f"giving group {target} the offsets of {source}", timeout_s)
+
+
+def _adopt(bootstrap: str, source: str, target: str, topics: list[str]) -> int:
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": source, "logger": QUIET,
+                       "enable.auto.commit": False})
+    try:
+        metadata = reader.list_topics(timeout=10).topics
+        partitions = [TopicPartition(t, p) for t in topics if t in metadata
+                      for p in metadata[t].partitions]
+        committed = [tp for tp in (reader.committed(partitions, timeout=10) if partitions
+                                   else []) if tp.offset >= 0]
+    finally:
+        reader.close()
+    if not committed:
+        return 0
+    writer = Consumer({"bootstrap.servers": bootstrap, "group.id": target, "logger": QUIET,
+                       "enable.auto.commit": False})
+    try:
+        writer.commit(offsets=committed, asynchronous=False)
+    finally:
+        writer.close()
+    return len(committed)
+
+
 def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
                          "enable.auto.commit": False})

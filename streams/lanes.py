@@ -5,9 +5,10 @@ every agent in one process the resets waited behind the marketing sends on one e
 and one core (critical p99 13.9 s); with the marketing sender and the OpenSearch sink in a
 second process and consumer group, at a lower CPU priority, 1.8 s, and both cores work.
 
-Each lane is its own consumer group (``<app id><suffix>``) so the two processes never share
-partitions of different agents; the idempotency ledgers keep the base app id's changelogs
-(FLOWMAIL_STATE_APP_ID), so moving between layouts keeps every ledger.
+Each lane is its own consumer group (``<app id><suffix>``, with its own ledger changelogs) so
+the two processes never share partitions of different agents. A lane group that is new
+starts at the offsets the worker's own group committed (FLOWMAIL_BASE_APP_ID), so moving from
+one process to lanes neither skips nor re-sends what is still retained.
 """
 
 from __future__ import annotations

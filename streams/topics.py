@@ -66,8 +66,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             TopicSpec(priority.retry_topic, settings.partitions_email,
                       f"{priority.value} commands waiting for a retry", subject=COMMAND_SUBJECT,
                       retention_ms=retention),
-            TopicSpec(ledger_changelog(settings.state_app_id or settings.app_id, priority),
-                      settings.partitions_email,
+            TopicSpec(ledger_changelog(settings.app_id, priority), settings.partitions_email,
                       f"idempotency ledger of {priority.value} sends (Faust table changelog)",
                       compacted=True),
         ]

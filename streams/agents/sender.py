@@ -31,7 +31,6 @@ from streams.topics import (
     COMMAND_SUBJECT,
     DELIVERY,
     faust_topic,
-    ledger_changelog,
     ledger_table,
     spec_by_name,
 )
@@ -185,11 +184,8 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry, dead:
              chain: ProviderChain, renderer: Renderer, priority: Priority, suppressions: Any,
              render_pool: Executor) -> None:
     specs = spec_by_name(settings)
-    # the changelog is named by the state app id, not the lane's: lanes and layouts share it
-    changelog = app.topic(ledger_changelog(settings.state_app_id or settings.app_id, priority),
-                          partitions=settings.partitions_email, compacting=True, deleting=False)
     ledger = app.Table(ledger_table(priority), default=None, partitions=settings.partitions_email,
-                       key_type=str, value_type=str, changelog_topic=changelog)
+                       key_type=str, value_type=str)
     topics = {"delivery": faust_topic(app, specs[DELIVERY]),
               "retry": faust_topic(app, specs[priority.retry_topic]),
               "alerts": faust_topic(app, specs[ALERTS])}

@@ -33,3 +33,21 @@ def test_a_new_group_can_start_at_the_end(stack, settings):
     committed = consumer.committed([TopicPartition("order.placed", p) for p in ends], timeout=10)
     consumer.close()
     assert {tp.partition: tp.offset for tp in committed} == ends
+
+
+def test_a_new_lane_group_continues_where_the_workers_group_stopped(stack, settings):
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams.groups import adopt_offsets
+    base, lane = f"flowmail-base-{uuid.uuid4().hex[:6]}", f"flowmail-lane-{uuid.uuid4().hex[:6]}"
+    start_group_at_end(settings.kafka_bootstrap, base, ["email.marketing"])
+    assert adopt_offsets(settings.kafka_bootstrap, base, lane, ["email.marketing"]) == \
+        settings.partitions_email
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": lane})
+    committed = consumer.committed([TopicPartition("email.marketing", p)
+                                    for p in range(settings.partitions_email)], timeout=10)
+    consumer.close()
+    assert {tp.partition: tp.offset for tp in committed} == end_offsets(
+        settings.kafka_bootstrap, "email.marketing")
+    assert adopt_offsets(settings.kafka_bootstrap, f"never-{uuid.uuid4().hex[:6]}", lane,
+                         ["email.marketing"]) == 0

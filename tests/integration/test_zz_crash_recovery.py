@@ -124,8 +124,10 @@ def test_sigkill_during_a_batch_campaign_loses_nothing_and_sends_nothing_twice(
         publisher.publish("campaign.launched", campaign)
     poll(lambda: len(received()) >= BULK_TOTAL // 3, "a third of the campaign",
          timeout_s=300, every_s=0.5)
-    _restart(worker, settings, kill=True)
+    os.kill(worker.process.pid, signal.SIGKILL)  # both lanes die with it
+    worker.process.wait(timeout=30)
     at_kill = len(received())
+    _restart(worker, settings)
     poll(lambda: len(received()) + ambiguous() >= BULK_TOTAL,
          "every recipient received or reported ambiguous", timeout_s=600, every_s=2)
     counts = received()
