@@ -52,6 +52,15 @@ logger.statechange.level = WARN
 """
 
 
+def _cluster_id() -> str:
+    """A KRaft cluster id as Kafka's Uuid.randomUuid makes them: never with a leading '-',
+    which the storage tool's argument parser takes for an option (1 start in 64 failed)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 class KafkaService:
     """Fetch, format, start and health-check the broker; all state under ``root``."""
 
@@ -91,7 +100,7 @@ class KafkaService:
         java = str(self.jdk / "bin" / "java")
         classpath = f"{self.lib}/*"
         if not (self.root / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = _cluster_id()
             run_checked([java, "-Xmx256m", log4j, "-cp", classpath, "kafka.tools.StorageTool",
                          "format", "-t", cluster_id, "-c", str(properties), "--ignore-formatted"],
                         "kafka storage format", self.root / "logs" / "format.log")

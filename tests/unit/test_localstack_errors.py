@@ -50,3 +50,10 @@ def test_start_failure_shows_the_log_tail(tmp_path):
     spawn(proc, ["python3", "-c", "import sys; print('boom: bad config'); sys.exit(3)"])
     with pytest.raises(StackError, match=r"(?s)crasher exited during start-up.*boom: bad config"):
         wait_until(proc, lambda: False, timeout_s=30)
+
+
+def test_kraft_cluster_ids_never_start_with_a_dash():
+    """The storage tool read a leading '-' as an option: a fresh broker failed 1 start in 64."""
+    from flowmail.localstack.kafka import _cluster_id
+    ids = [_cluster_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids) and all(len(i) == 22 for i in ids)
