@@ -19,6 +19,11 @@ def group_is_new(bootstrap: str, group: str, topics: list[str], timeout_s: float
 
 
 def _group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
+    return not _committed(bootstrap, group, topics)
+
+
+def _committed(bootstrap: str, group: str, topics: list[str]) -> list[TopicPartition]:
+    """The offsets ``group`` has committed on the partitions of ``topics`` that exist."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
                          "enable.auto.commit": False})
     try:
@@ -26,7 +31,7 @@ def _group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
         partitions = [TopicPartition(t, p) for t in topics if t in metadata
                       for p in metadata[t].partitions]
         committed = consumer.committed(partitions, timeout=10) if partitions else []
-        return all(tp.offset < 0 for tp in committed)
+        return [tp for tp in committed if tp.offset >= 0]
     finally:
         consumer.close()
 
@@ -54,16 +59,7 @@ def adopt_offsets(bootstrap: str, source: str, target: str, topics: list[str],
 
 
 def _adopt(bootstrap: str, source: str, target: str, topics: list[str]) -> int:
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": source, "logger": QUIET,
-                       "enable.auto.commit": False})
-    try:
-        metadata = reader.list_topics(timeout=10).topics
-        partitions = [TopicPartition(t, p) for t in topics if t in metadata
-                      for p in metadata[t].partitions]
-        committed = [tp for tp in (reader.committed(partitions, timeout=10) if partitions
-                                   else []) if tp.offset >= 0]
-    finally:
-        reader.close()
+    committed = _committed(bootstrap, source, topics)
     if not committed:
         return 0
     writer = Consumer({"bootstrap.servers": bootstrap, "group.id": target, "logger": QUIET,
