@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 
 from flowmail.localstack import LocalStack
 from flowmail.localstack.procs import stop
@@ -24,37 +22,10 @@ from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs
 from streams.worker import consumed_topics
 from tests.fake_apis import MAILGUN_DOMAIN, MAILGUN_KEY, SENDGRID_KEY, FakeApis
-from tests.integration.helpers import poll
+from tests.integration.helpers import free_port, lanes_ready, poll
 
 TEST_APP_ID = "flowmail-test"
 PRESTART_EVENTS = 12
-
-
-def _free_port() -> int:
-    """A port P with P+1 free too: the worker's second lane serves on P+1."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two free neighbouring ports")
-
-
-def lanes_ready(web_port: int) -> bool:
-    """Every lane of `flowmail worker` (streams/lanes.py) answers /ready."""
-    for lane in LANES:
-        try:
-            if not requests.get(f"http://127.0.0.1:{web_port + lane.web_port_offset}/ready",
-                                timeout=2).ok:
-                return False
-        except requests.RequestException:
-            return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +35,7 @@ def settings(fake_apis: FakeApis) -> Settings:
     timings keep the tests quick."""
     os.environ.update({
         "FLOWMAIL_APP_ID": TEST_APP_ID, "FLOWMAIL_INDEX_PREFIX": "test-email-events",
-        "FLOWMAIL_WEB_PORT": str(_free_port()), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
+        "FLOWMAIL_WEB_PORT": str(free_port(pair=True)), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
         "FLOWMAIL_PROVIDERS_CRITICAL": "sendgrid,smtp",
         "FLOWMAIL_PROVIDERS_TRANSACTIONAL": "sendgrid,smtp",
         "FLOWMAIL_PROVIDERS_MARKETING": "mailgun",

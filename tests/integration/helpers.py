@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import socket
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -15,8 +16,38 @@ import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from flowmail.kafka_config import producer_config
+from streams.lanes import LANES
 
 T = TypeVar("T")
+
+
+def free_port(pair: bool = False) -> int:
+    """A free port (with ``pair``: P and P+1 both free, Kafka's broker and controller)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if not pair:
+            return port
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free ports")
+
+
+def lanes_ready(web_port: int) -> bool:
+    """Every lane of `flowmail worker` (streams/lanes.py) answers /ready."""
+    for lane in LANES:
+        try:
+            if not requests.get(f"http://127.0.0.1:{web_port + lane.web_port_offset}/ready",
+                                timeout=2).ok:
+                return False
+        except requests.RequestException:
+            return False
+    return True
 
 
 def poll(check: Callable[[], T], what: str, timeout_s: float = 60.0, every_s: float = 0.25) -> T:

@@ -4,7 +4,6 @@ session's stack; OpenSearch is the session's (the stack reuses a healthy one).""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,25 +14,7 @@ from pathlib import Path
 from flowmail.localstack import LocalStack
 from flowmail.localstack.procs import stop
 from flowmail.settings import Settings, load_settings
-from tests.integration.conftest import lanes_ready
-from tests.integration.helpers import poll
-
-
-def free_port(pair: bool = False) -> int:
-    """A free port (with ``pair``: P and P+1 both free, Kafka's broker and controller)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not pair:
-            return port
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no free ports")
+from tests.integration.helpers import free_port, lanes_ready, poll
 
 
 @dataclass

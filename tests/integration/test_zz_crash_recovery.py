@@ -21,8 +21,7 @@ import requests
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES
 from processors.keys import idempotency_key
-from tests.integration.conftest import lanes_ready
-from tests.integration.helpers import poll
+from tests.integration.helpers import lanes_ready, poll
 
 TOTAL = int(os.environ.get("FLOWMAIL_TEST_CRASH_EMAILS", "1500"))  # 5000 for the full check
 KEY_HEADER = re.compile(rb"X-Flowmail-Idempotency-Key:\s*([0-9a-f]{40})")
