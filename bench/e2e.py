@@ -26,11 +26,12 @@ from bench.kafka_io import delete_topics, produce_waiting
 from bench.procstats import ProcessStats
 from bench.sinks import BenchError, Sink, start_sink
 from bench.summary import loop_lag, machine, median_of, summarize
-from bench.workers import Workers, deadline_poll, roles
+from bench.workers import Workers, deadline_poll
 from bench.workload import EMAIL_TYPE_OF, Workload, build, scaled_mix
 from flowmail.localstack import LocalStack
 from flowmail.publisher import Publisher, default_key
 from flowmail.settings import Settings
+from flowmail.supervisor import process_count
 from flowmail.vocab import Priority
 from processors.profiles import profile_key
 from streams.topic_admin import TopicAdmin
@@ -46,9 +47,8 @@ class Options:
     n: int = 20_000
     provider: str = "smtp"
     scenario: str = "mix"  # or "backlog"
-    workers: int = 1
+    workers: int = 0  # 0: what `flowmail worker` starts (one process per core)
     repeat: int = 1
-    layout: str = "lanes"  # what `flowmail worker` starts; or "single"
     smtp_host: str | None = None
     smtp_port: int | None = None
     timeout_s: float = 900.0
@@ -109,19 +109,15 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
              report_dir: Path) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     bench = replace(settings, app_id=f"flowmail-bench-{run}")
-    app_ids = [bench.app_id + role.app_suffix for role in roles(options.layout)]
-    for app_id in app_ids:
-        TopicAdmin(bench.kafka_bootstrap, bench.replication_factor).apply(
-            topic_specs(replace(bench, app_id=app_id)))
+    TopicAdmin(bench.kafka_bootstrap, bench.replication_factor).apply(topic_specs(bench))
     work = _workload(options, run, bench.partitions_domain)
     sink.reset()
     seed_profiles(bench.kafka_bootstrap, work.profiles)
     env = {**sink.worker_env(),
            # the local sink takes thousands a second; a real relay's rate is a setting
            "FLOWMAIL_PROVIDER_RATES": f"{options.provider}=1000000"}
-    workers = Workers(bench, options.workers, options.provider, env, report_dir / f"logs-{run}",
-                      options.layout)
-    profiler = None
+    workers = Workers(bench, options.workers, options.provider, env, report_dir / f"logs-{run}")
+    profilers: list[subprocess.Popen[bytes]] = []
     try:
         workers.start()
         pids = {name: p.pid for name, p in zip(workers.names, workers.procs, strict=True)}
@@ -130,18 +126,19 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
             pids["sink"] = sink.pid
         warm_keys = _warm_up(bench, sink, run, options.timeout_s, workers)
         stats = ProcessStats({k: v for k, v in pids.items() if v}).start()
-        if options.profile:
-            profiler = subprocess.Popen(
+        if options.profile:  # every worker process, one file each
+            profilers = [subprocess.Popen(
                 [str(Path(sys.executable).with_name("py-spy")), "record",
-                 "--pid", str(workers.procs[0].pid), "--rate", "200",
-                 "--format", "raw", "--output", str(report_dir / f"profile-{run}.txt"),
-                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 "--pid", str(proc.pid), "--rate", "200", "--format", "raw",
+                 "--output", str(report_dir / f"profile-{run}-{name}.txt"), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for name, proc in zip(workers.names, workers.procs, strict=True)]
         stamps = _publish_scenario(bench, options, work, sink)
         received = _wait_for_sink(work, sink, options.timeout_s, workers)
         last_accept = max(at for key, at in received if key in work.expected)
         ids = sorted({event["event_id"] for _, event in work.events})
         deadline_poll(lambda: searchable(bench, ids) >= len(work.expected), options.timeout_s,
-                       f"{len(work.expected)} searchable delivery events", every_s=0.1,
+                       f"{len(work.expected)} searchable delivery events", every_s=0.25,
                        alive=workers.check_alive)
         searchable_at = time.time()
         # late duplicates, if any, have arrived by now
@@ -153,13 +150,12 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
                         .json().get("stream_buffers_full", {})
                         for name, port in zip(workers.names, workers.ports, strict=True)}
     finally:
-        if profiler is not None:
+        for profiler in profilers:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
         workers.stop()
         seed_profiles(bench.kafka_bootstrap, work.profiles, remove=True)
-        for app_id in app_ids:
-            drop_ledgers(replace(bench, app_id=app_id))
+        drop_ledgers(bench)
     result = summarize(options, work, stamps, received, last_accept, searchable_at, processes,
                        run)
     result["event_loop_lag"] = lags
@@ -219,6 +215,7 @@ def drop_ledgers(settings: Settings) -> None:
 
 
 def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
+    options = replace(options, workers=options.workers or process_count(settings))
     stack = LocalStack.from_settings(settings)
     stack.up(log=lambda line: print(line, file=sys.stderr))
     report_dir = options.report_dir or settings.home / "bench" / time.strftime("%Y%m%d-%H%M%S")
@@ -265,5 +262,5 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
     profiles = sorted(report_dir.glob("profile-*.txt"))
     if profiles:
         from bench.profile_summary import summarize as profile_top
-        result["profile_top"] = profile_top(profiles[-1], top=20)
+        result["profile_top"] = {path.stem: profile_top(path, top=20) for path in profiles}
     return result

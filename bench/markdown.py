@@ -52,7 +52,7 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
              "Kafka and OpenSearch on the same machine.", "",
              "| measure | value |", "|---|---|",
              f"| emails | {result['n']} ({result['by_priority']}) |",
-             f"| workers | {result['workers']} per role, layout {result.get('layout', 'single')} |",
+             f"| worker processes | {result['workers']} (one consumer group) |",
              f"| runs (median) | {result.get('repeat', 1)} |",
              f"| emails/s, first publish to last accept | **{result['emails_per_s']}** |",
              f"| emails/s per priority | {result.get('emails_per_s_by_priority', {})} |",
@@ -101,9 +101,8 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
     lag = result.get("event_loop_lag")
     if lag:
         lines += ["", f"Event-loop lag (histogram bucket bounds, ms): {lag}"]
-    if result.get("profile_top"):
-        lines += ["", "## Profile of worker 0 (py-spy, share of samples)", "", "```",
-                  result["profile_top"], "```"]
+    for name, top in (result.get("profile_top") or {}).items():
+        lines += ["", f"## Profile {name} (py-spy, share of samples)", "", "```", top, "```"]
     lines += ["", f"![latency]({images['latency']})", "",
               f"![throughput]({images['throughput']})", ""]
     return "\n".join(lines)

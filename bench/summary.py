@@ -55,7 +55,7 @@ def summarize(options: Any, work: Workload, stamps: list[float],
         timeline[second] = timeline.get(second, 0) + 1
     return {
         "run": run, "n": len(work.expected), "provider": options.provider,
-        "scenario": options.scenario, "workers": options.workers, "layout": options.layout,
+        "scenario": options.scenario, "workers": options.workers,
         "events_published": len(work.events), "by_priority": work.count_by_priority(),
         "emails_per_s": round(len(first_seen) / elapsed, 1) if elapsed > 0 else 0.0,
         "seconds": round(elapsed, 2),

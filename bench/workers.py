@@ -1,5 +1,6 @@
-"""The benchmark's worker processes: roles (which agents, which consumer group) and their
-start, readiness and stop."""
+"""The benchmark's worker processes: K copies of ``flowmail worker --processes 1`` in one consumer
+group (what ``flowmail worker`` starts, one per core, but each started here so each is
+measured): their start, readiness and stop."""
 
 from __future__ import annotations
 
@@ -8,16 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from bench.sinks import BenchError, free_port
-from flowmail.lanes import lane_args
 from flowmail.settings import Settings
-from streams.lanes import LANES
 
 
 def deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
@@ -34,57 +32,35 @@ def deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
         time.sleep(every_s)
 
 
-@dataclass(frozen=True)
-class Role:
-    """A kind of worker process: its name, ``flowmail worker`` options, and app id suffix."""
-
-    name: str
-    args: tuple[str, ...] = ()
-    app_suffix: str = ""
-    nice: int = 0  # batch work yields the CPU to the interactive priorities
-
-
-def roles(layout: str) -> list[Role]:
-    """lanes (= split): what `flowmail worker` starts by default, one process per lane of
-    streams/lanes.py, started here one by one so each is measured; single: every agent in
-    one process (one consumer group)."""
-    if layout in {"lanes", "split"}:
-        return [Role(lane.name, tuple(lane_args(lane)), lane.app_suffix, nice=lane.nice)
-                for lane in LANES]
-    return [Role("all", ("--lanes", "one"))]
-
-
 class Workers:
-    """K processes of each role, started one by one (the first of a new group places it at
-    the end of its topics), logs under the report dir."""
+    """K processes, started one by one (the first of a new group places it at the end of its
+    topics), logs under the report dir."""
 
     def __init__(self, settings: Settings, count: int, provider: str, env: dict[str, str],
-                 log_dir: Path, layout: str = "single") -> None:
+                 log_dir: Path) -> None:
         self.settings, self.count, self.provider = settings, count, provider
-        self.env, self.log_dir, self.layout = env, log_dir, layout
+        self.env, self.log_dir = env, log_dir
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
         self.names: list[str] = []
 
     def start(self, timeout_s: float = 180.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for role in roles(self.layout):
-            for index in range(self.count):
-                name = f"worker-{index}" if role.name == "all" else f"worker-{role.name}-{index}"
-                port = free_port()
-                env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
-                       "FLOWMAIL_APP_ID": self.settings.app_id + role.app_suffix}
-                log = open(self.log_dir / f"{name}.log", "wb")
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,
-                     "--new-group-starts-at", "latest", "--loglevel", "warning", *role.args],
-                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                    preexec_fn=(lambda n=role.nice: os.nice(n)) if role.nice else None))
-                self.ports.append(port)
-                self.names.append(name)
-                last = len(self.procs) - 1
-                deadline_poll(lambda last=last: self._ready(last), timeout_s,
-                               f"{name} ready", alive=self.check_alive)
+        for index in range(self.count):
+            name = f"worker-{index}"
+            port = free_port()
+            env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
+                   "FLOWMAIL_APP_ID": self.settings.app_id}
+            log = open(self.log_dir / f"{name}.log", "wb")
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,
+                 "--new-group-starts-at", "latest", "--loglevel", "warning",
+                 "--processes", "1"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+            self.ports.append(port)
+            self.names.append(name)
+            deadline_poll(lambda last=index: self._ready(last), timeout_s, f"{name} ready",
+                          alive=self.check_alive)
         deadline_poll(lambda: all(self._ready(i) for i in range(len(self.procs))), timeout_s,
                        "all workers ready", alive=self.check_alive)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from flowmail.settings import SettingsError, describe, load_settings
+from flowmail.settings import Settings, SettingsError, describe, load_settings
 from flowmail.vocab import Category, Priority, SuppressionReason
 
 
@@ -168,16 +168,14 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
               default="earliest", show_default=True,
               help="Where a consumer group with no committed offsets starts. 'latest' keeps a "
                    "new FLOWMAIL_APP_ID from sending again every email still in retention.")
-@click.option("--lanes", type=click.Choice(["auto", "one"]), default="auto", show_default=True,
-              help="auto: with every agent and priority, one process per lane (streams/lanes.py:"
-                   " marketing and the sink beside the router and the interactive senders); "
-                   "one: everything chosen in this process.")
+@click.option("--processes", type=click.IntRange(min=0), default=None,
+              help="Worker processes, each a member of every consumer group (default "
+                   "FLOWMAIL_WORKER_PROCESSES; 0 there: one per CPU core). 1: this process.")
 @click.pass_context
 def worker(ctx: click.Context, agents: str, priorities: str, provider: str | None,
-           loglevel: str, new_group_starts_at: str, lanes: str) -> None:
-    """Run the worker: by default one process per lane; or the chosen agents in one."""
+           loglevel: str, new_group_starts_at: str, processes: int | None) -> None:
+    """Run the worker: by default one process per CPU core, each running everything."""
     from providers.registry import FACTORIES
-    from streams.groups import adopt_offsets, group_is_new, start_group_at_end
     from streams.topic_admin import TopicAdmin
     from streams.topics import topic_specs
     from streams.worker import AGENTS, consumed_topics, run
@@ -194,12 +192,6 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
     if provider is not None and provider not in FACTORIES:
         raise click.BadParameter(f"unknown provider {provider!r}; choose from "
                                  f"{', '.join(FACTORIES)}", param_hint="--provider")
-    everything = set(chosen_agents) == set(AGENTS) and set(chosen) == set(Priority)
-    if lanes == "auto" and everything:
-        from flowmail.lanes import run_lanes
-        common = [f"--{name.replace('_', '-')}={value}" for name, value in ctx.params.items()
-                  if name in {"provider", "loglevel", "new_group_starts_at"} and value]
-        sys.exit(run_lanes(settings, common))
     topics = consumed_topics(chosen_agents, chosen)
     # A worker that starts before its topics exist subscribes to nothing and never recovers:
     # apply the plan first (idempotent; waits for a broker that is still starting).
@@ -209,20 +201,26 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
     if refused:
         raise click.ClickException("topics differ from the plan in a way flowmail will not "
                                    f"change: {refused[0].topic}: {refused[0].detail}")
-    if settings.base_app_id and group_is_new(settings.kafka_bootstrap, settings.app_id, topics,
-                                             settings.startup_timeout_s):
-        taken = adopt_offsets(settings.kafka_bootstrap, settings.base_app_id, settings.app_id,
-                              topics, settings.startup_timeout_s)
-        if taken:
-            click.echo(f"new lane group {settings.app_id}: continuing from "
-                       f"{settings.base_app_id}'s offsets on {taken} partition(s)")
-    if new_group_starts_at == "latest" and group_is_new(
-            settings.kafka_bootstrap, settings.app_id, topics, settings.startup_timeout_s):
+    if new_group_starts_at == "latest":  # once, before any process joins
+        _position_new_group(settings, topics)
+    from flowmail.supervisor import process_count, run_processes
+    count = process_count(settings) if processes in (None, 0) else processes
+    if count > 1:
+        common = [f"--{name.replace('_', '-')}={value}" for name, value in ctx.params.items()
+                  if name in {"agents", "priorities", "provider", "loglevel"} and value]
+        sys.exit(run_processes(settings, count, common))
+    sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
+    run(settings, chosen_agents, chosen, provider, loglevel)
+
+
+def _position_new_group(settings: Settings, topics: list[str]) -> None:
+    """A brand-new group starts at the end (the batch stages' groups adopt its offsets)."""
+    from streams.groups import group_is_new, start_group_at_end
+    if group_is_new(settings.kafka_bootstrap, settings.app_id, topics,
+                    settings.startup_timeout_s):
         start_group_at_end(settings.kafka_bootstrap, settings.app_id, topics,
                            settings.startup_timeout_s)
         click.echo(f"new consumer group {settings.app_id}: starting at the end of {topics}")
-    sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
-    run(settings, chosen_agents, chosen, provider, loglevel)
 
 
 @main.command()
@@ -255,12 +253,10 @@ def demo(count: int) -> None:
 @click.option("--scenario", type=click.Choice(["mix", "backlog"]), default="mix",
               show_default=True, help="backlog: N marketing (a campaign), then N/100 critical "
               "emails (password resets) once the first 1,000 marketing emails arrived.")
-@click.option("--workers", default=1, show_default=True, help="Worker processes in one group.")
+@click.option("--workers", default=0, show_default=True,
+              help="Worker processes in one group; 0: what `flowmail worker` starts "
+                   "(FLOWMAIL_WORKER_PROCESSES, one per CPU core by default).")
 @click.option("--repeat", default=1, show_default=True, help="Runs; the report gives medians.")
-@click.option("--layout", type=click.Choice(["lanes", "single", "split"]), default="lanes",
-              show_default=True, help="lanes: what `flowmail worker` starts by default (one "
-              "process per lane, streams/lanes.py; split is its old name); single: every agent "
-              "in one process.")
 @click.option("--smtp-host", default=None, help="Send to this SMTP server instead.")
 @click.option("--smtp-port", type=int, default=None)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
@@ -268,12 +264,12 @@ def demo(count: int) -> None:
 @click.option("--report-dir", type=click.Path(file_okay=False), default=None,
               help="Report, plots and worker logs (default .flowmail/bench/<time>).")
 @click.option("--no-limits", is_flag=True, help="Skip the raw smtp-sink and Kafka limits.")
-@click.option("--profile", is_flag=True, help="Sample worker 0 with py-spy while it runs.")
+@click.option("--profile", is_flag=True, help="Sample every worker with py-spy while it runs.")
 @click.option("--timeout", "timeout_s", default=900.0, show_default=True)
 @click.option("--peer", "peer_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Also run the BullMQ + Nodemailer harness in this folder (same N, "
                    "interleaved) and report flowmail/peer ratios (SMTP only).")
-def bench(n: int, provider: str, scenario: str, workers: int, repeat: int, layout: str,
+def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
           smtp_host: str | None, smtp_port: int | None, json_path: str | None,
           report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float,
           peer_dir: str | None) -> None:
@@ -288,15 +284,15 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int, layou
         raise click.ClickException(f"the benchmark needs {err.name}: pip install "
                                    "'flowmail[bench]' (make bench installs it)") from err
     from flowmail.localstack import StackError
-    if n < 8 or workers < 1 or repeat < 1:
-        raise click.BadParameter("--n must be >= 8, --workers and --repeat >= 1")
+    if n < 8 or workers < 0 or repeat < 1:
+        raise click.BadParameter("--n must be >= 8, --workers >= 0 and --repeat >= 1")
     if bool(smtp_host) != bool(smtp_port):
         raise click.BadParameter("--smtp-host and --smtp-port go together")
     if peer_dir and (provider != "smtp" or smtp_host):
         raise click.BadParameter("the peer sends to its own smtp-sink: --peer needs "
                                  "--provider smtp and no --smtp-host", param_hint="--peer")
     options = Options(n=n, provider=provider, scenario=scenario, workers=workers,
-                      repeat=repeat, layout=layout, smtp_host=smtp_host, smtp_port=smtp_port,
+                      repeat=repeat, smtp_host=smtp_host, smtp_port=smtp_port,
                       timeout_s=timeout_s, limits=not no_limits, profile=profile,
                       report_dir=Path(report_dir) if report_dir else None,
                       peer=Path(peer_dir).resolve() if peer_dir else None)

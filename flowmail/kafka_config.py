@@ -20,3 +20,11 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """Idempotent, acks=all, murmur2 placement; ``overrides`` tune batching."""
     return {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
             "partitioner": PARTITIONER, "logger": KAFKA_LOG, **overrides}
+
+
+def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
+    """Commits only by hand, after the batch's writes are acknowledged (at least once);
+    a group with no committed offset starts at the earliest record, as Faust's does."""
+    return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
+            "logger": KAFKA_LOG, **overrides}

@@ -35,8 +35,8 @@ class Settings:
 
     app_id: str = _doc("Faust app id: the consumer group and the prefix of table changelogs.",
                        default="flowmail")
-    base_app_id: str = _doc("Set by `flowmail worker` for its second lane: the worker's own "
-                            "app id, where a new lane group starts reading.", default="")
+    worker_processes: int = _doc("Processes `flowmail worker` starts, each a full member of "
+                                 "every consumer group; 0: one per CPU core.", default=0)
     kafka_bootstrap: str = _doc("Kafka bootstrap servers (host:port[,host:port]).",
                                 default="127.0.0.1:9092")
     opensearch_url: str = _doc("OpenSearch base URL for the analytics sink.",
@@ -52,7 +52,8 @@ class Settings:
     smtp_tls: str = _doc("SMTP transport security: none, starttls or tls.", default="none")
     smtp_ca_file: str = _doc("CA bundle to verify the SMTP server's certificate (empty: the "
                              "system's).", default="")
-    smtp_pool_size: int = _doc("SMTP connections kept open per worker process.", default=4)
+    smtp_pool_size: int = _doc("SMTP connections kept open per priority and worker process "
+                               "(8: measured best of 4, 8, 16; docs/performance.md).", default=8)
     smtp_timeout_s: float = _doc("SMTP connect/command timeout in seconds.", default=10.0)
     pseudonym_secret: str = _doc("HMAC key that turns addresses into recipient keys "
                                  "(partitioning, analytics); 32+ characters. Empty: generated "
@@ -76,9 +77,9 @@ class Settings:
                                  default="ses=eu,sendgrid=us,mailgun=eu,smtp=eu")
     provider_rates: str = _doc("Sends per second per provider (token bucket), name=rate list.",
                                default="ses=14,sendgrid=100,mailgun=100,smtp=500")
-    sender_concurrency: int = _doc("Commands each sender agent handles at once (provider "
+    sender_concurrency: int = _doc("Emails each sender renders and sends at once (provider "
                                    "round trips overlap; per-recipient order is not kept).",
-                                   default=8)
+                                   default=32)
     bulk_batch_size: int = _doc("Marketing commands per batch API call (1 sends one by one).",
                                 default=1000)
     bulk_batch_seconds: float = _doc("Longest wait to fill a marketing batch.", default=0.5)
@@ -105,8 +106,9 @@ class Settings:
     mail_from: str = _doc("Envelope and header sender.",
                           default="ShopFlow <no-reply@shopflow.example>")
     partitions_domain: int = _doc("Partitions of each domain event topic.", default=3)
-    partitions_email: int = _doc("Partitions of each email command, retry and ledger topic.",
-                                 default=3)
+    partitions_email: int = _doc("Partitions of each email command, retry and ledger topic "
+                                 "(12: an even share for 1, 2, 3, 4 or 6 sender processes).",
+                                 default=12)
     partitions_delivery: int = _doc("Partitions of email.delivery.", default=3)
     replication_factor: int = _doc("Replication factor of every topic flowmail creates.",
                                    default=1)
@@ -123,8 +125,9 @@ class Settings:
                          default="127.0.0.1")
     web_port: int = _doc("Port of the worker's web server (/metrics, /health, /ready).",
                          default=6066)
-    sink_batch_size: int = _doc("Delivery events per OpenSearch bulk request.", default=500)
-    sink_batch_seconds: float = _doc("Longest wait to fill a bulk batch.", default=1.0)
+    sink_batch_size: int = _doc("Delivery events per OpenSearch bulk request.", default=2000)
+    sink_batch_seconds: float = _doc("Longest wait to fill a bulk batch once its first event "
+                                     "is there.", default=0.5)
     startup_timeout_s: float = _doc("How long start-up calls wait for a broker that is still "
                                     "starting (coordinator loading, no leader yet).",
                                     default=120.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from processors.commands import DeliveryEvent
@@ -22,10 +23,15 @@ def to_document(event: DeliveryEvent) -> dict[str, Any]:
     return document
 
 
-def bulk_actions(prefix: str, events: list[DeliveryEvent]) -> list[dict[str, Any]]:
-    """Bulk ``index`` actions with ``_id`` = delivery event id: a replay overwrites, never adds."""
-    return [{"_op_type": "index", "_index": index_name(prefix, e.occurred_at), "_id": e.event_id,
-             "_source": to_document(e)} for e in events]
+def bulk_body(prefix: str, events: list[DeliveryEvent]) -> str:
+    """One bulk request body (NDJSON), serialised at once: opensearch-py's bulk helper
+    serialises action by action, a third of the sink's time."""
+    lines = []
+    for event in events:
+        lines.append(json.dumps({"index": {"_index": index_name(prefix, event.occurred_at),
+                                           "_id": event.event_id}}))
+        lines.append(json.dumps(to_document(event), separators=(",", ":")))
+    return "\n".join(lines) + "\n"
 
 
 def index_template(prefix: str) -> dict[str, Any]:

@@ -34,9 +34,11 @@ class BulkMessage:
     recipients: list[BulkRecipient] = field(default_factory=list)
 
 
-def group_key(command: EmailCommand) -> tuple[str, str, str]:
+def group_key(command: EmailCommand) -> tuple[str, str, str, bool]:
+    """Recipients rendered as one. Whether a first name is there is part of it: a template
+    may greet by name only when there is one, which a placeholder would always satisfy."""
     return (command.source_event_id, command.template_data["variant"]["variant_id"],
-            command.locale)
+            command.locale, bool(command.template_data.get("first_name")))
 
 
 def personal_values(command: EmailCommand) -> dict[str, str]:
@@ -53,15 +55,39 @@ def render_bulk(renderer: Renderer, commands: list[EmailCommand], placeholder: s
         raise ValueError("bulk rendering is for campaign mail")
     data = dict(first.template_data)
     base = data["unsubscribe_url"].partition("token=")[0]
-    data["first_name"] = placeholder.format("first_name")
+    if data.get("first_name"):  # the group has names (group_key), or none at all
+        data["first_name"] = placeholder.format("first_name")
     data["unsubscribe_url"] = base + "token=" + placeholder.format("token")
     template = replace(first, template_data=data)
     return BulkMessage(renderer.render(template),
                        [BulkRecipient(c, personal_values(c)) for c in commands])
 
 
+# letters and digits only: no escaping, CSS inlining or URL encoding changes it
+PERSONAL_PLACEHOLDER = "fmph0{}0fmph"
+
+
+def render_personal(renderer: Renderer, commands: list[EmailCommand]) -> list[RenderedEmail]:
+    """A campaign group rendered once and filled in per recipient, as a batch API does, for
+    the providers that send one by one (SMTP, SES): a render is ~0.5 ms, a fill ~0.01 ms.
+    HTML gets the escaped values, text and subject the raw ones (as a direct render does)."""
+    template = render_bulk(renderer, commands, PERSONAL_PLACEHOLDER).rendered
+    first_ph = PERSONAL_PLACEHOLDER.format("first_name")
+    token_ph = PERSONAL_PLACEHOLDER.format("token")
+    filled = []
+    for command in commands:
+        first = command.template_data.get("first_name") or ""
+        token = command.template_data["unsubscribe_url"].partition("token=")[2]
+        filled.append(replace(
+            template,
+            subject=template.subject.replace(token_ph, token).replace(first_ph, first),
+            html=template.html.replace(token_ph, token).replace(first_ph, html.escape(first)),
+            text=template.text.replace(token_ph, token).replace(first_ph, first)))
+    return filled
+
+
 def group(commands: list[EmailCommand]) -> list[list[EmailCommand]]:
-    groups: dict[tuple[str, str, str], list[EmailCommand]] = {}
+    groups: dict[tuple[str, str, str, bool], list[EmailCommand]] = {}
     for command in commands:
         groups.setdefault(group_key(command), []).append(command)
     return list(groups.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowmail.vocab import DeliveryStatus, EmailType, Priority
@@ -71,8 +71,8 @@ class DeliveryEvent:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record.pop("extra")
+        # every field is flat: no dataclasses.asdict (a deep copy, a fifth of the sink's time)
+        record = {name: getattr(self, name) for name in _DELIVERY_FIELDS}
         record["status"] = self.status.value
         return record
 
@@ -82,6 +82,9 @@ class DeliveryEvent:
         values["status"] = _status(values["status"])
         values["occurred_at"] = _millis(values["occurred_at"])
         return cls(**values)
+
+
+_DELIVERY_FIELDS = tuple(name for name in DeliveryEvent.__dataclass_fields__ if name != "extra")
 
 
 def _status(value: str) -> DeliveryStatus:

@@ -17,7 +17,8 @@ import hashlib
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
 from flowmail.avro import ContractError
 from flowmail.vocab import RejectReason
@@ -26,7 +27,30 @@ from streams import metrics
 
 if TYPE_CHECKING:
     import faust
-    from faust.types import Message
+
+
+class Source(Protocol):
+    """What a dead letter records of its source (a Faust message or a SourceRecord)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float | int
+    key: bytes | None
+    value: bytes | None
+
+
+Message = Source
+# (key, value, headers) -> returns once the broker acknowledged, raises when it refused
+SendAcked = Callable[[bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
+
+
+def faust_sender(topic: faust.TopicT) -> SendAcked:
+    async def send_acked(key: bytes | None, value: bytes | None,
+                         headers: list[tuple[str, bytes]]) -> None:
+        pending = await topic.send(key=key, value=value, headers=headers)
+        await pending  # the broker's acknowledgement, not just the producer's buffer
+    return send_acked
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +80,8 @@ def dlq_headers(message: Message, reason: str, detail: str, error: BaseException
 
 
 class DeadLetters:
-    def __init__(self, topic: faust.TopicT, max_value_bytes: int) -> None:
-        self.topic = topic
+    def __init__(self, send_acked: SendAcked, max_value_bytes: int) -> None:
+        self._send_acked = send_acked
         self.max_value_bytes = max_value_bytes
 
     async def reject(self, message: Message, error: BaseException, stage: str) -> None:
@@ -84,11 +108,6 @@ class DeadLetters:
             minimal = [*headers, *bounds, (HEADER_PREFIX + "minimal", b"true"),
                        (HEADER_PREFIX + "write_error", type(err).__name__.encode())]
             await self._send_until_acked(key, minimal, message)
-
-    async def _send_acked(self, key: bytes | None, value: bytes | None,
-                          headers: list[tuple[str, bytes]]) -> None:
-        pending = await self.topic.send(key=key, value=value, headers=headers)
-        await pending  # the broker's acknowledgement, not just the producer's buffer
 
     async def _send_until_acked(self, key: bytes | None, headers: list[tuple[str, bytes]],
                                 message: Message) -> None:

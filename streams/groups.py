@@ -9,6 +9,13 @@ from confluent_kafka import Consumer, TopicPartition
 from streams.startup import until_ready
 
 QUIET = logging.getLogger("flowmail.kafka")
+# The worker's earlier Faust groups: ``<app id>`` and its former "bulk" lane's. A batch
+# stage's new group adopts the furthest offset any of them committed (no skip, no resend).
+EARLIER_GROUP_SUFFIXES = ("", "-bulk")
+
+
+def earlier_groups(app_id: str) -> list[str]:
+    return [app_id + suffix for suffix in EARLIER_GROUP_SUFFIXES]
 
 
 def group_is_new(bootstrap: str, group: str, topics: list[str], timeout_s: float = 120.0
@@ -38,7 +45,8 @@ def _committed(bootstrap: str, group: str, topics: list[str]) -> list[TopicParti
 
 def start_group_at_end(bootstrap: str, group: str, topics: list[str],
                        timeout_s: float = 120.0) -> None:
-    """Commit the current end offsets for ``group``: it will read only what is published next.
+    """Commit the current end offsets for ``group`` on every partition it has no offset for:
+    it will read only what is published next there.
 
     A new Faust app id otherwise starts at the earliest retained record and would send again
     every email still in retention (its idempotency ledger is empty). The group must have no
@@ -50,16 +58,24 @@ def start_group_at_end(bootstrap: str, group: str, topics: list[str],
                 f"positioning group {group} at the end of its topics", timeout_s, pause_s=1.0)
 
 
-def adopt_offsets(bootstrap: str, source: str, target: str, topics: list[str],
+def adopt_offsets(bootstrap: str, source: str | list[str], target: str, topics: list[str],
                   timeout_s: float = 120.0) -> int:
     """Give the new group ``target`` the offsets ``source`` committed on ``topics`` (a lane
-    split off a worker continues where the worker stopped); how many it took over."""
-    return until_ready(lambda: _adopt(bootstrap, source, target, topics),
-                       f"giving group {target} the offsets of {source}", timeout_s)
+    split off a worker continues where the worker stopped); of several sources, the furthest
+    offset of each partition. Returns how many partitions it took over."""
+    sources = [source] if isinstance(source, str) else source
+    return until_ready(lambda: _adopt(bootstrap, sources, target, topics),
+                       f"giving group {target} the offsets of {', '.join(sources)}", timeout_s)
 
 
-def _adopt(bootstrap: str, source: str, target: str, topics: list[str]) -> int:
-    committed = _committed(bootstrap, source, topics)
+def _adopt(bootstrap: str, sources: list[str], target: str, topics: list[str]) -> int:
+    furthest: dict[tuple[str, int], TopicPartition] = {}
+    for source in sources:
+        for tp in _committed(bootstrap, source, topics):
+            known = furthest.get((tp.topic, tp.partition))
+            if known is None or tp.offset > known.offset:
+                furthest[(tp.topic, tp.partition)] = tp
+    committed = list(furthest.values())
     if not committed:
         return 0
     writer = Consumer({"bootstrap.servers": bootstrap, "group.id": target, "logger": QUIET,
@@ -76,9 +92,15 @@ def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=10).topics
+        partitions = [TopicPartition(t, p) for t in topics if t in metadata
+                      for p in metadata[t].partitions]
+        held = {(tp.topic, tp.partition) for tp in consumer.committed(partitions, timeout=10)
+                if tp.offset >= 0} if partitions else set()
         offsets = []
         for topic in (t for t in topics if t in metadata):
             for partition in metadata[topic].partitions:
+                if (topic, partition) in held:
+                    continue  # positioned already (adopted from the worker's group)
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
                                                          timeout=10)
                 offsets.append(TopicPartition(topic, partition, high))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Protocol
 
 import faust
 from aiohttp import web
@@ -18,7 +20,7 @@ from flowmail.vocab import EmailType, Priority, SuppressionReason
 from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES
-from processors.suppression import scope_for
+from processors.suppression import merge, scope_for
 from providers import registry as providers
 from providers.base import BlockingPool
 from providers.breaker import CircuitBreaker
@@ -26,9 +28,14 @@ from providers.chain import Guarded, ProviderChain
 from providers.ratelimit import TokenBucket
 from providers.scoring import Weights
 from streams import metrics
-from streams.agents import retry, router, sender, sink, suppressions
+from streams.agents import retry, router, suppressions
 from streams.app import create_app
-from streams.dlq import DeadLetters
+from streams.batch_sender import BatchSender
+from streams.batch_sink import BatchSink
+from streams.changelog_store import SuppressionView
+from streams.dlq import DeadLetters, faust_sender
+from streams.groups import earlier_groups
+from streams.precedence import Precedence
 from streams.topics import (
     CAMPAIGN_FANOUT,
     DELIVERY,
@@ -57,14 +64,16 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
 
 def provider_chains(settings: Settings, priorities: Iterable[Priority], only: str | None
                     ) -> tuple[dict[Priority, ProviderChain], dict[str, Guarded]]:
-    """One breaker and bucket per provider, shared by the priorities' chains; ``only``
-    (``--provider``) replaces every chain with that one provider."""
+    """One breaker and bucket per provider, shared by the priorities' chains, but a client
+    (connection pool) per priority: a password reset never queues behind a campaign for an
+    SMTP connection. ``only`` (``--provider``) replaces every chain with that one provider."""
     rates = name_values(settings.provider_rates, "provider_rates")
     costs = name_values(settings.provider_costs, "provider_costs")
     regions = name_values(settings.provider_regions, "provider_regions", str)
     weights = Weights(**name_values(settings.routing_weights, "routing_weights"))
     smart = {p.strip() for p in settings.smart_routing.split(",")}
     pool = BlockingPool(settings.provider_threads)
+    shared: dict[str, Guarded] = {}
     built: dict[str, Guarded] = {}
     chains = {}
     for priority in priorities:
@@ -72,14 +81,18 @@ def provider_chains(settings: Settings, priorities: Iterable[Priority], only: st
             settings, f"providers_{priority.value}").split(",") if n.strip()]
         members = []
         for name in names:
-            if name not in built:
+            if name not in shared:
                 rate = rates.get(name, 100.0)
-                built[name] = Guarded(providers.build(name, settings, pool),
-                                      CircuitBreaker(settings.breaker_failures,
-                                                     settings.breaker_cooldown_s),
-                                      TokenBucket(rate_per_s=rate, burst=max(1.0, rate)),
-                                      costs.get(name, 0.0), regions.get(name, ""))
-            members.append(built[name])
+                shared[name] = Guarded(providers.build(name, settings, pool),
+                                       CircuitBreaker(settings.breaker_failures,
+                                                      settings.breaker_cooldown_s),
+                                       TokenBucket(rate_per_s=rate, burst=max(1.0, rate)),
+                                       costs.get(name, 0.0), regions.get(name, ""))
+                member = shared[name]
+            else:
+                member = replace(shared[name], provider=providers.build(name, settings, pool))
+            built[f"{name}/{priority.value}"] = member
+            members.append(member)
         chains[priority] = ProviderChain(members, weights if priority.value in smart else None)
     return chains, built
 
@@ -102,26 +115,30 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         raise ValueError(f"unknown agents {sorted(unknown)}; choose from {', '.join(AGENTS)}")
     app = create_app(settings)
     schemas = registry()
-    dead = DeadLetters(faust_topic(app, spec_by_name(settings)[DLQ]), settings.max_payload_bytes)
+    dead = DeadLetters(faust_sender(faust_topic(app, spec_by_name(settings)[DLQ])),
+                       settings.max_payload_bytes)
     if "router" in agents:
         router.register(app, settings, schemas, dead)
+    engine: list[BatchStage] = []
+    view: SuppressionView | None = None
     if "sender" in agents:
         chains, built = provider_chains(settings, priorities, provider_name)
         renderer = Renderer(
             branding_file=settings.branding_file, pdf_types=pdf_types(settings),
             on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(locale[:20]).inc())
         renderer.warm()
-        render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
-        suppression_table = suppressions.register(app, settings, dead)
+        view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
+                               suppressions.parse)
+        precedence = Precedence()
+        suppressions.register(app, settings, dead)
         for priority in priorities:
-            sender.register(app, settings, schemas, dead, chains[priority], renderer, priority,
-                            suppression_table, render_pool)
+            engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
+                                      view, precedence))
             retry.register(app, settings, schemas, dead, priority)
-
         @app.timer(5.0)
         async def report_breakers() -> None:
             for name, guarded in built.items():
-                metrics.BREAKER_OPEN.labels(name).set(
+                metrics.BREAKER_OPEN.labels(name.partition("/")[0]).set(
                     0 if guarded.breaker.state == "closed" else 1)
 
         @app.on_before_shutdown.connect
@@ -129,7 +146,10 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
             for guarded in built.values():
                 await guarded.provider.close()
     if "sink" in agents:
-        sink.register(app, settings, schemas, dead)
+        engine.append(BatchSink(settings, schemas, f"{settings.app_id}-sink",
+                                adopt_from=earlier_groups(settings.app_id)))
+    if engine:
+        run_engine(app, settings, engine, view)
 
     @app.task
     async def measure_loop_lag() -> None:
@@ -212,10 +232,54 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     async def ready_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
         """Ready once partitions are assigned and tables recovered (a readiness probe)."""
         recovered = app.tables.recovery.completed.is_set()
-        ready = recovered and not app.rebalancing and bool(app.consumer.assignment())
+        ready = (recovered and not app.rebalancing and bool(app.consumer.assignment())
+                 and all(stage.ready for stage in engine))
         return web_view.json({"ready": ready}, status=200 if ready else 503)
 
     return app
+
+
+class BatchStage(Protocol):
+    ready: bool
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
+               view: SuppressionView | None) -> None:
+    """The batch senders run beside Faust's agents, on the same event loop; one that fails
+    crashes the worker (its supervisor restarts it) instead of leaving a silent lane."""
+
+    stopped = asyncio.Event()
+
+    @app.task
+    async def batch_senders() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if view is not None:
+                await loop.run_in_executor(None, view.start, settings.startup_timeout_s)
+            await asyncio.gather(*(s.run() for s in engine))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as err:
+            logging.getLogger(__name__).exception("batch sender failed")
+            await app.crash(err)
+        finally:
+            if view is not None:
+                view.close()
+            stopped.set()
+
+    @app.on_before_shutdown.connect
+    async def stop_senders(app: faust.App, **kwargs: object) -> None:
+        """Let each sender finish its batch and commit (a batch is seconds at most)."""
+        for stage in engine:
+            stage.stop()
+        try:
+            await asyncio.wait_for(stopped.wait(), 30.0)
+        except TimeoutError:
+            logging.getLogger(__name__).warning("batch senders still busy at shutdown")
 
 
 def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],

@@ -1,10 +1,8 @@
-"""email.suppressions (changes, keyed by recipient key) -> the suppressions table (merged).
+"""email.suppressions: unreadable changes become dead letters.
 
-Each record is one change (a scope added or lifted; see processors/suppression.py); the
-agent merges it into the recipient's entry, whose compacted changelog restores the table.
-An empty value (tombstone) lifts every scope. The table is co-partitioned with the command
-topics (same key, same partition count, murmur2 placement by every producer), so each sender
-sees its recipients' entries.
+The change records themselves are merged by every sender process's SuppressionView
+(streams/changelog_store.py), straight from this topic (kept forever, small). This agent only
+holds the dead-letter promise for what no view can read (one consumer group: once each).
 """
 
 from __future__ import annotations
@@ -14,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from flowmail.settings import Settings
 from processors.errors import RejectedInput
-from processors.suppression import merge, parse_change
+from processors.suppression import parse_change
 from streams.dlq import DeadLetters
 from streams.topics import SUPPRESSIONS, faust_topic, spec_by_name
 
 if TYPE_CHECKING:
     import faust
-
 
 
 def parse(value: bytes | None) -> dict[str, Any] | None:
@@ -30,24 +27,13 @@ def parse(value: bytes | None) -> dict[str, Any] | None:
     return parse_change(json.loads(value))
 
 
-def register(app: faust.App, settings: Settings, dead: DeadLetters) -> Any:
-    table = app.Table("suppressions", default=None, partitions=settings.partitions_email,
-                      key_type=str)
+def register(app: faust.App, settings: Settings, dead: DeadLetters) -> None:
     source = faust_topic(app, spec_by_name(settings)[SUPPRESSIONS])
 
     @app.agent(source, name="suppressions")
     async def suppressions(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            key = (event.message.key or b"").decode()
             try:
-                entry = parse(event.message.value)
+                parse(event.message.value)
             except (ValueError, UnicodeDecodeError, RejectedInput) as err:
                 await dead.reject(event.message, err, stage="suppressions")
-                continue
-            merged = merge(table.get(key), entry)
-            if merged is None:
-                table.pop(key, None)
-            else:
-                table[key] = merged
-
-    return table

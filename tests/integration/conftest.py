@@ -17,12 +17,11 @@ from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from flowmail.settings import Settings, load_settings
 from streams.groups import start_group_at_end
-from streams.lanes import LANES
 from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs
 from streams.worker import consumed_topics
 from tests.fake_apis import MAILGUN_DOMAIN, MAILGUN_KEY, SENDGRID_KEY, FakeApis
-from tests.integration.helpers import free_port, lanes_ready, poll
+from tests.integration.helpers import free_port, poll, workers_ready
 
 TEST_APP_ID = "flowmail-test"
 PRESTART_EVENTS = 12
@@ -74,9 +73,8 @@ class Worker:
 @pytest.fixture(scope="session")
 def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
     """One worker for the session; events published before it starts prove a clean start."""
-    for lane in LANES:  # each lane is its own consumer group
-        start_group_at_end(settings.kafka_bootstrap, TEST_APP_ID + lane.app_suffix,
-                           consumed_topics(lane.agents, lane.priorities))
+    # the batch stages' groups adopt these offsets when they are new
+    start_group_at_end(settings.kafka_bootstrap, TEST_APP_ID, consumed_topics())
     events = [order_placed(i) for i in range(PRESTART_EVENTS)]
     with Publisher(settings.kafka_bootstrap) as publisher:
         for event in events:
@@ -89,7 +87,7 @@ def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
 
     def ready() -> bool:
         assert process.poll() is None, f"worker exited with {process.returncode}; see {log_path}"
-        return lanes_ready(settings.web_port)
+        return workers_ready(settings.web_port)
 
     poll(ready, "the worker to be ready", timeout_s=120)
     running = Worker(process, log_path, events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 import socket
 import time
@@ -16,7 +17,6 @@ import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from flowmail.kafka_config import producer_config
-from streams.lanes import LANES
 
 T = TypeVar("T")
 
@@ -38,12 +38,11 @@ def free_port(pair: bool = False) -> int:
     raise AssertionError("no free ports")
 
 
-def lanes_ready(web_port: int) -> bool:
-    """Every lane of `flowmail worker` (streams/lanes.py) answers /ready."""
-    for lane in LANES:
+def workers_ready(web_port: int, processes: int | None = None) -> bool:
+    """Every process `flowmail worker` started (flowmail/supervisor.py) answers /ready."""
+    for index in range(processes or os.cpu_count() or 1):
         try:
-            if not requests.get(f"http://127.0.0.1:{web_port + lane.web_port_offset}/ready",
-                                timeout=2).ok:
+            if not requests.get(f"http://127.0.0.1:{web_port + index}/ready", timeout=2).ok:
                 return False
         except requests.RequestException:
             return False

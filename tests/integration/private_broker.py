@@ -14,7 +14,7 @@ from pathlib import Path
 from flowmail.localstack import LocalStack
 from flowmail.localstack.procs import stop
 from flowmail.settings import Settings, load_settings
-from tests.integration.helpers import free_port, lanes_ready, poll
+from tests.integration.helpers import free_port, poll, workers_ready
 
 
 @dataclass
@@ -25,8 +25,11 @@ class PrivateBroker:
     workers: list[tuple[subprocess.Popen[bytes], int, Path]] = field(default_factory=list)
 
     def start_worker(self, *args: str, app_id: str | None = None) -> int:
-        """A `flowmail worker` on this broker; returns its web port."""
-        port = free_port(pair=True)  # the second lane serves on port + 1
+        """A one-process `flowmail worker` on this broker (unless ``--processes`` is given);
+        returns its web port."""
+        if "--processes" not in args:
+            args = ("--processes", "1", *args)
+        port = free_port(pair=True)
         log_path = self.settings.home / f"worker-{port}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**self.env, "FLOWMAIL_WEB_PORT": str(port)}
@@ -42,7 +45,7 @@ class PrivateBroker:
         for process, worker_port, log_path in self.workers:
             if worker_port == port:
                 assert process.poll() is None, log_path.read_text()[-3000:]
-        return lanes_ready(port)
+        return workers_ready(port, 1)
 
     def wait_all_ready(self, timeout_s: float = 180) -> None:
         ports = [port for _, port, _ in self.workers]

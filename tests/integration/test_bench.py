@@ -4,6 +4,7 @@ limits are measured. The numbers themselves are not asserted (docs/performance.m
 """
 
 import json
+import os
 
 import pytest
 
@@ -20,7 +21,8 @@ def bench_provider_timeouts(monkeypatch):
     monkeypatch.setenv("FLOWMAIL_PROVIDER_TIMEOUT_S", "10")
 
 
-def _check(result, n, workers=("worker-main-0", "worker-bulk-0")):
+def _check(result, n, workers=None):
+    workers = workers or [f"worker-{i}" for i in range(os.cpu_count() or 1)]
     assert result["n"] == n
     assert result["sink_received"] == n and result["unique_received"] == n
     assert result["duplicates"] == 0 and result["lost"] == 0 and result["foreign"] == 0
@@ -55,10 +57,10 @@ def test_backlog_reports_critical_latency_behind_a_campaign(settings, stack, tmp
     assert result["latency_ms"]["critical"]["count"] == 4
 
 
-def test_single_process_layout(settings, stack, tmp_path):
-    """The default layout is the worker's lanes (two consumer groups, checked above); the
-    one-process layout stays measurable for comparison."""
-    result = run_bench(settings, Options(n=120, provider="smtp", layout="single",
+def test_one_worker_process(settings, stack, tmp_path):
+    """The default is one worker process per core (checked above); one process stays
+    measurable for comparison (the scaling table)."""
+    result = run_bench(settings, Options(n=120, provider="smtp", workers=1,
                                          limits=False, report_dir=tmp_path))
     _check(result, 120, workers=("worker-0",))
-    assert not {"worker-main-0", "worker-bulk-0"} & set(result["cpu_s"])
+    assert result["workers"] == 1 and "worker-1" not in result["cpu_s"]

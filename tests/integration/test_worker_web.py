@@ -1,5 +1,6 @@
 """The worker's web endpoints and consumer-group positioning."""
 
+import os
 import uuid
 
 import requests
@@ -11,12 +12,13 @@ from tests.integration.helpers import end_offsets
 def test_ready_health_and_metrics(worker, settings):
     base = f"http://127.0.0.1:{settings.web_port}"
     assert requests.get(f"{base}/ready", timeout=5).json() == {"ready": True}
-    health = requests.get(f"{base}/health", timeout=5).json()
-    # `flowmail worker` runs its lanes (streams/lanes.py) as processes of their own
-    assert health["agents"] == ["router", "sender"]
-    assert health["priorities"] == ["critical", "transactional"]
-    bulk = requests.get(f"http://127.0.0.1:{settings.web_port + 1}/health", timeout=5).json()
-    assert bulk["agents"] == ["sender", "sink"] and bulk["priorities"] == ["marketing"]
+    # `flowmail worker` runs one full worker per core (flowmail/supervisor.py), each on its
+    # own port
+    for index in range(os.cpu_count() or 1):
+        health = requests.get(f"http://127.0.0.1:{settings.web_port + index}/health",
+                              timeout=5).json()
+        assert health["agents"] == ["router", "sender", "sink"]
+        assert health["priorities"] == ["critical", "transactional", "marketing"]
     metrics = requests.get(f"{base}/metrics", timeout=5).text
     assert "flowmail_deliveries_total" in metrics
     assert "# TYPE flowmail_end_to_end_seconds histogram" in metrics
@@ -51,3 +53,25 @@ def test_a_new_lane_group_continues_where_the_workers_group_stopped(stack, setti
         settings.kafka_bootstrap, "email.marketing")
     assert adopt_offsets(settings.kafka_bootstrap, f"never-{uuid.uuid4().hex[:6]}", lane,
                          ["email.marketing"]) == 0
+
+
+def test_a_new_group_takes_the_furthest_offset_of_the_groups_it_replaces(stack, settings):
+    """A batch stage's group adopts from the worker's earlier groups (streams/groups.py)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams.groups import adopt_offsets
+    behind, ahead = (f"flowmail-old-{uuid.uuid4().hex[:6]}" for _ in range(2))
+    new = f"flowmail-new-{uuid.uuid4().hex[:6]}"
+    partitions = [TopicPartition("email.marketing", p) for p in range(settings.partitions_email)]
+    writer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": behind})
+    writer.commit(offsets=[TopicPartition(tp.topic, tp.partition, 0) for tp in partitions],
+                  asynchronous=False)
+    writer.close()
+    start_group_at_end(settings.kafka_bootstrap, ahead, ["email.marketing"])
+    assert adopt_offsets(settings.kafka_bootstrap, [behind, ahead], new,
+                         ["email.marketing"]) == settings.partitions_email
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": new})
+    committed = consumer.committed(partitions, timeout=10)
+    consumer.close()
+    assert {tp.partition: tp.offset for tp in committed} == end_offsets(
+        settings.kafka_bootstrap, "email.marketing")

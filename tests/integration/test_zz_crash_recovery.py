@@ -21,7 +21,7 @@ import requests
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES
 from processors.keys import idempotency_key
-from tests.integration.helpers import lanes_ready, poll
+from tests.integration.helpers import poll, workers_ready
 
 TOTAL = int(os.environ.get("FLOWMAIL_TEST_CRASH_EMAILS", "1500"))  # 5000 for the full check
 KEY_HEADER = re.compile(rb"X-Flowmail-Idempotency-Key:\s*([0-9a-f]{40})")
@@ -123,7 +123,7 @@ def test_sigkill_during_a_batch_campaign_loses_nothing_and_sends_nothing_twice(
         publisher.publish("campaign.launched", campaign)
     poll(lambda: len(received()) >= BULK_TOTAL // 3, "a third of the campaign",
          timeout_s=300, every_s=0.5)
-    os.kill(worker.process.pid, signal.SIGKILL)  # both lanes die with it
+    os.kill(worker.process.pid, signal.SIGKILL)  # every worker process dies with it
     worker.process.wait(timeout=30)
     at_kill = len(received())
     _restart(worker, settings)
@@ -142,4 +142,4 @@ def test_sigkill_during_a_batch_campaign_loses_nothing_and_sends_nothing_twice(
 
 
 def _ready(settings) -> bool:
-    return lanes_ready(settings.web_port)
+    return workers_ready(settings.web_port)

@@ -91,3 +91,22 @@ async def test_chain_without_batch_api_says_so():
     chain = ProviderChain([guard(SmtpProvider("127.0.0.1", 1))])
     with pytest.raises(NoBulkProvider):
         await send_bulk(chain, None, 1, SENDER)
+
+
+@pytest.mark.parametrize("first_name", ["Kim", "O'Brien & <b>Söhne</b>", 'Ana "Q"', "李雷",
+                                        "fmph0token0fmph", "", "{{ 7*7 }}"])
+def test_render_once_then_fill_equals_a_render_per_recipient(first_name):
+    """The one-by-one path renders a campaign group once (processors/bulk.render_personal):
+    subject and text are the direct render's, the HTML the same once entities are read."""
+    import html
+
+    from processors.bulk import render_personal
+    commands = campaign_commands(6)
+    for index, command in enumerate(commands):
+        command.template_data["first_name"] = first_name if index % 2 else f"{first_name}{index}"
+    for members in group(commands):
+        for command, filled in zip(members, render_personal(RENDERER, members), strict=True):
+            direct = RENDERER.render(command)
+            assert filled.subject == direct.subject and filled.text == direct.text
+            assert html.unescape(filled.html) == html.unescape(direct.html)
+            assert "fmph0first_name0fmph" not in filled.html + filled.text + filled.subject

@@ -1,5 +1,7 @@
+import json
+
 from flowmail.vocab import DeliveryStatus
-from processors.analytics import bulk_actions, index_name, index_template, to_document
+from processors.analytics import bulk_body, index_name, index_template, to_document
 from processors.commands import DeliveryEvent
 
 
@@ -18,10 +20,14 @@ def test_monthly_index_by_event_time():
     assert index_name("email-events", 1_798_761_599_999) == "email-events-2026.12"
 
 
-def test_bulk_action_uses_event_id_as_document_id():
-    [action] = bulk_actions("email-events", [event()])
-    assert action["_id"] == "e1" and action["_index"] == "email-events-2027.01"
-    assert action["_source"]["@timestamp"].startswith("2027-01-01T00:00:00.000")
+def test_bulk_body_uses_event_id_as_document_id():
+    body = bulk_body("email-events", [event(), event()])
+    lines = body.split("\n")
+    assert body.endswith("\n") and len(lines) == 5 and lines[-1] == ""
+    action, source = json.loads(lines[0]), json.loads(lines[1])
+    assert action == {"index": {"_index": "email-events-2027.01", "_id": "e1"}}
+    assert source["@timestamp"].startswith("2027-01-01T00:00:00.000")
+    assert "occurred_at" not in source
 
 
 def test_document_fields_all_mapped_and_no_address():

@@ -23,7 +23,7 @@ CASES = [
     (["demo", "--count", "-3"], "-3 is not in the range"),
     (["demo", "--count", "abc"], "'abc' is not a valid integer"),
     (["bench", "--n", "0"], "--n must be >= 8"),
-    (["bench", "--workers", "0"], "--workers and --repeat >= 1"),
+    (["bench", "--workers", "-1"], "--workers >= 0 and --repeat >= 1"),
     (["bench", "--provider", "pigeon"], "'pigeon' is not one of"),
     (["bench", "--smtp-port", "1"], "--smtp-host and --smtp-port go together"),
     (["dlq", "inspect", "--limit", "-1"], "-1 is not in the range x>=1"),

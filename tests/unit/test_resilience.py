@@ -67,25 +67,3 @@ def test_backoff_grows_is_capped_jittered_and_honours_retry_after():
     assert all(0 <= d <= min(60, 2 ** (a - 1)) for a, d in zip(range(1, 12), delays, strict=True))
     assert retry_delay_s(1, base_s=1, retry_after_s=30, rng=rng) == 30
     assert len({round(retry_delay_s(5, rng=rng), 6) for _ in range(20)}) > 10
-
-
-async def test_copies_of_one_key_run_one_at_a_time_and_locks_are_dropped():
-    """What keeps N concurrent copies of a command to one provider call (SenderStage)."""
-    import asyncio
-
-    from streams.keyed_locks import KeyedLocks
-
-    locks, ledger, outcomes = KeyedLocks(), {}, []
-
-    async def send_once(key):
-        async with locks.hold(key):
-            if ledger.get(key):
-                outcomes.append("skipped_duplicate")
-                return
-            await asyncio.sleep(0.01)  # a provider round trip
-            ledger[key] = "sent"
-            outcomes.append("sent")
-
-    await asyncio.gather(*(send_once("k1") for _ in range(5)), send_once("k2"))
-    assert sorted(outcomes) == ["sent", "sent"] + ["skipped_duplicate"] * 4
-    assert len(locks) == 0

@@ -1,0 +1,69 @@
+"""Delivery policy as plain functions: the delivery event of an outcome, and what a failed
+send becomes (a retry later, or a failure). Both senders (the batch engine and the Faust bulk
+path) call these, so the policy is written once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flowmail.vocab import DeliveryStatus, RejectReason
+from processors.commands import DeliveryEvent, EmailCommand
+from processors.errors import RejectedInput
+from processors.keys import delivery_event_id, recipient_domain, recipient_key
+from processors.suppression import suppressing
+from providers.backoff import retry_delay_s
+
+
+def delivery_event(command: EmailCommand, status: DeliveryStatus, key_secret: bytes,
+                   **fields: Any) -> DeliveryEvent:
+    """One outcome of one attempt; the id is deterministic, so a repeat overwrites itself."""
+    return DeliveryEvent(
+        event_id=delivery_event_id(command.idempotency_key, status.value, command.attempt),
+        status=status, idempotency_key=command.idempotency_key, command_id=command.command_id,
+        email_type=command.email_type.value, priority=command.priority.value,
+        locale=command.locale, shop_id=command.shop_id,
+        recipient_key=recipient_key(command.recipient, key_secret),
+        recipient_domain=recipient_domain(command.recipient), attempt=command.attempt,
+        source_event_id=command.source_event_id, occurred_at=int(time.time() * 1000),
+        **fields)
+
+
+def suppression_reason(entry: Any, command: EmailCommand) -> str | None:
+    """Scopes decide (processors/suppression.py): unsubscribing from one shop's marketing
+    leaves its order confirmations, and every other shop's mail, alone."""
+    why = suppressing(entry, command.shop_id, command.email_type)
+    return f"suppressed: {why}" if why else None
+
+
+def already_sent(ledger_value: str | None) -> bool:
+    return ledger_value is not None and ledger_value.startswith("sent")
+
+
+@dataclass(frozen=True)
+class Retry:
+    command: EmailCommand  # the next attempt, with its not-before time
+    delay_s: float
+
+
+def after_failure(command: EmailCommand, err: Exception, *, transient: bool,
+                  max_attempts: int, base_s: float, cap_s: float,
+                  retry_after_s: float | None = None) -> Retry | RejectedInput:
+    """Transient with attempts left: a retry; otherwise the reason it failed for good."""
+    if transient and command.attempt < max_attempts:
+        delay = retry_delay_s(command.attempt, base_s, cap_s, retry_after_s)
+        return Retry(replace(command, attempt=command.attempt + 1,
+                             not_before=int((time.time() + delay) * 1000)), delay)
+    if transient:
+        return RejectedInput(RejectReason.ATTEMPTS_EXHAUSTED,
+                             f"{command.attempt} attempts: {err}"[:300])
+    if isinstance(err, RejectedInput):
+        return err
+    return RejectedInput(RejectReason.PERMANENT_PROVIDER_ERROR, str(err)[:300])
+
+
+def failure_alert(command: EmailCommand, reason: str) -> dict[str, Any]:
+    return {"type": "critical_email_failed", "idempotency_key": command.idempotency_key,
+            "email_type": command.email_type.value, "reason": reason[:300],
+            "at": int(time.time() * 1000)}

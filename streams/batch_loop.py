@@ -1,0 +1,129 @@
+"""The consume-handle-commit loop of the batch stages, on confluent-kafka.
+
+Take a batch (waiting only for its first record, then whatever else is there, or up to
+``fill_wait_s`` to fill it), hand it to the stage, which returns once every write it caused
+is acknowledged, and only then commit the batch's offsets: at least once. Consume and commit
+run on one thread of their own (librdkafka releases the GIL), so the event loop keeps
+serving the stage's sends meanwhile. Rebalance callbacks run inside that consume, between
+two batches, never during one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from flowmail.kafka_config import consumer_config
+from streams.batch_io import SourceRecord
+from streams.groups import adopt_offsets, group_is_new
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 0.5   # an idle consume returns this often (to see a stop)
+
+Handler = Callable[[list[SourceRecord]], Awaitable[None]]
+Rebalance = Callable[[list[int]], None]
+
+
+class BatchLoop:
+    def __init__(self, bootstrap: str, group: str, topic: str, handle: Handler, *,
+                 take_max: int, fill_wait_s: float = 0.0, adopt_from: list[str] | None = None,
+                 on_assign: Rebalance | None = None, on_revoke: Rebalance | None = None,
+                 startup_timeout_s: float = 120.0) -> None:
+        self.bootstrap, self.group, self.topic, self.handle = bootstrap, group, topic, handle
+        self.take_max, self.fill_wait_s = take_max, fill_wait_s
+        self.adopt_from = adopt_from or []
+        self.on_assign, self.on_revoke = on_assign, on_revoke
+        self.startup_timeout_s = startup_timeout_s
+        self.ready = False  # joined, and the first assignment's callback done
+        self._stopping = False
+        self._consumer: Consumer | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{group}")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._consumer = await loop.run_in_executor(self._thread, self._join)
+        offsets: list[TopicPartition] = []
+        try:
+            while not self._stopping:
+                messages = await loop.run_in_executor(self._thread, self._commit_and_take,
+                                                      offsets)
+                records = []
+                for message in messages:
+                    if message.error():
+                        log.warning("%s: consumer error %s", self.group, message.error())
+                    else:
+                        records.append(SourceRecord.of(message))
+                if records:
+                    await self.handle(records)
+                offsets = next_offsets(records)
+            await loop.run_in_executor(self._thread, self._commit, offsets)
+        finally:
+            await loop.run_in_executor(self._thread, self._close)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _join(self) -> Consumer:
+        # a new group continues where the groups it replaces stopped (no skip, no resend)
+        if self.adopt_from and group_is_new(self.bootstrap, self.group, [self.topic],
+                                            self.startup_timeout_s):
+            taken = adopt_offsets(self.bootstrap, self.adopt_from, self.group, [self.topic],
+                                  self.startup_timeout_s)
+            if taken:
+                log.info("new group %s continues from %s on %d partition(s)", self.group,
+                         self.adopt_from, taken)
+        consumer = Consumer(consumer_config(self.bootstrap, self.group, **{
+            "partition.assignment.strategy": "cooperative-sticky",
+            # the broker answers a fetch as soon as a record arrives: a long wait costs no
+            # latency, and an idle worker does not poll the broker 100 times a second
+            "fetch.wait.max.ms": 500, "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 1000}))
+        consumer.subscribe([self.topic], on_assign=self._assigned, on_revoke=self._revoked,
+                           on_lost=self._revoked)
+        return consumer
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.on_assign is not None:
+            self.on_assign([tp.partition for tp in partitions])
+        self.ready = True
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.on_revoke is not None:
+            self.on_revoke([tp.partition for tp in partitions])
+
+    def _commit_and_take(self, offsets: list[TopicPartition]) -> list[Any]:
+        """Wait for the first record only: what else is there comes with it (no added
+        latency when idle, big batches under load)."""
+        self._commit(offsets)
+        assert self._consumer is not None
+        first = self._consumer.consume(1, timeout=IDLE_WAIT_S)
+        if not first or self.take_max == 1:
+            return first
+        return first + self._consumer.consume(self.take_max - 1, timeout=self.fill_wait_s)
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        if not offsets or self._consumer is None:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as err:  # read again after a rebalance; ledgers skip them
+            log.warning("%s: commit failed (%s)", self.group, err)
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+
+
+def next_offsets(records: list[SourceRecord]) -> list[TopicPartition]:
+    """The offsets to commit once ``records`` are handled: one past each partition's last."""
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    return [TopicPartition(topic, partition, offset + 1)
+            for (topic, partition), offset in last.items()]

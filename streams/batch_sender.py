@@ -1,0 +1,253 @@
+"""One priority's email commands on confluent-kafka, a batch at a time: the per-email hot path.
+
+Each batch (up to ``BATCH_MAX`` commands): decode; skip what the ledger has sent and what is
+suppressed (reported); render and send concurrently through the provider chain; write the
+ledger entries, delivery events, retries and alerts; wait for the broker's acknowledgement of
+all of them; only then commit the batch's offsets. A crash therefore repeats at most the
+sends in flight (at least once); the ledger, restored from its changelog on every
+assignment, stops every other repeat. Why not Faust's per-event Stream here:
+docs/performance.md, "The batch engine".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from flowmail.avro import SchemaRegistry
+from flowmail.settings import Settings, name_values
+from flowmail.vocab import DeliveryStatus, EmailType, Priority
+from processors.bulk import group, render_personal
+from processors.commands import EmailCommand
+from processors.delivery import (
+    Retry,
+    after_failure,
+    already_sent,
+    delivery_event,
+    failure_alert,
+    suppression_reason,
+)
+from processors.errors import AttachmentFailed
+from processors.keys import recipient_key
+from processors.message import build_message
+from processors.rendering import RenderedEmail, Renderer
+from providers.base import ProviderError
+from providers.chain import ProviderChain, bulk_capable
+from providers.scoring import REGION_OF_LOCALE
+from streams import metrics
+from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
+from streams.batch_loop import BatchLoop
+from streams.bulk_calls import BulkCalls
+from streams.changelog_store import ChangelogStore, SuppressionView
+from streams.dlq import DeadLetters
+from streams.groups import earlier_groups
+from streams.precedence import Precedence
+from streams.topics import ALERTS, COMMAND_SUBJECT, DELIVERY, ledger_changelog
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 500  # commands taken at once
+
+
+def sender_group(settings: Settings, priority: Priority) -> str:
+    return f"{settings.app_id}-sender-{priority.value}"
+
+
+def uses_batch_api(priority: Priority, settings: Settings, chain: ProviderChain) -> bool:
+    """Marketing through a provider's batch API (SendGrid, Mailgun) a thousand recipients a
+    call (streams/bulk_calls.py); everything else one by one, many at once."""
+    return (priority is Priority.MARKETING and settings.bulk_batch_size > 1
+            and bool(bulk_capable(chain)))
+
+
+class BatchSender:
+    def __init__(self, priority: Priority, settings: Settings, registry: SchemaRegistry,
+                 chain: ProviderChain, renderer: Renderer, suppressions: SuppressionView,
+                 precedence: Precedence | None = None) -> None:
+        self.priority, self.settings, self.registry = priority, settings, registry
+        self.chain, self.renderer, self.suppressions = chain, renderer, suppressions
+        self.precedence = precedence or Precedence()
+        self.stage = f"sender.{priority.value}"
+        self.group = sender_group(settings, priority)
+        bootstrap = settings.kafka_bootstrap
+        self.producer = BatchProducer(bootstrap)
+        self._dlq_producer = BatchProducer(bootstrap, **{"linger.ms": 0})
+        self.dead = DeadLetters(dead_letter_sender(self._dlq_producer),
+                                settings.max_payload_bytes)
+        self.ledger = ChangelogStore(bootstrap, ledger_changelog(settings.app_id, priority),
+                                     self.producer)
+        self.bulk = BulkCalls(self, settings.mail_from, self._one_by_one) if uses_batch_api(
+            priority, settings, chain) else None
+        # a batch API call is worth waiting for; an email to send one by one is not
+        self.take_max = settings.bulk_batch_size if self.bulk else BATCH_MAX
+        self.fill_wait_s = settings.bulk_batch_seconds if self.bulk else 0.0
+        self.key_secret = settings.pseudonym_secret.encode()
+        self.max_attempts = int(name_values(settings.retry_max_attempts, "retry_max_attempts",
+                                            int).get(priority.value, 3))
+        self.concurrency = max(1, settings.sender_concurrency)
+        self.loop = BatchLoop(
+            bootstrap, sender_group(settings, priority), priority.topic, self.handle,
+            take_max=self.take_max, fill_wait_s=self.fill_wait_s,
+            adopt_from=earlier_groups(settings.app_id),
+            on_assign=self._assigned, on_revoke=self.ledger.drop,
+            startup_timeout_s=settings.startup_timeout_s)
+
+    @property
+    def ready(self) -> bool:
+        return self.loop.ready
+
+    async def run(self) -> None:
+        try:
+            await self.loop.run()
+        finally:
+            self.producer.close()
+            self._dlq_producer.close()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def _assigned(self, partitions: list[int]) -> None:
+        """In the consume call, before any record of these partitions is returned."""
+        began = time.monotonic()
+        held = self.ledger.restore(partitions, self.settings.startup_timeout_s)
+        if partitions:
+            log.info("%s: assigned %s; ledger restored (%d entries) in %.2fs", self.stage,
+                     sorted(partitions), held, time.monotonic() - began)
+
+    # -- one batch ----------------------------------------------------------------------
+    async def handle(self, records: list[SourceRecord]) -> None:
+        if self.priority is Priority.CRITICAL:
+            with self.precedence.urgent():
+                await self._handle(records)
+        else:
+            await self._handle(records)
+
+    async def _handle(self, records: list[SourceRecord]) -> None:
+        self.suppressions.catch_up()
+        jobs: list[tuple[SourceRecord, EmailCommand]] = []
+        in_batch: set[str] = set()
+        for record in records:
+            command = await self._admit(record, in_batch)
+            if command is not None:
+                in_batch.add(command.idempotency_key)
+                jobs.append((record, command))
+        if self.bulk is not None:
+            await self.bulk.send(jobs)
+        else:
+            await self._one_by_one(jobs)
+        await self.producer.flush()  # ledger, delivery events, retries, alerts
+
+    async def _one_by_one(self, jobs: list[tuple[SourceRecord, EmailCommand]]) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+        prerendered = self._prerender([command for _, command in jobs])
+        await asyncio.gather(*(self._deliver(record, command, gate,
+                                             prerendered.get(command.command_id))
+                               for record, command in jobs))
+
+    def _prerender(self, commands: list[EmailCommand]) -> dict[str, RenderedEmail]:
+        """Campaign mail of one (campaign, variant, locale) is rendered once per batch."""
+        campaign = [c for c in commands if c.email_type is EmailType.MARKETING_CAMPAIGN]
+        done: dict[str, RenderedEmail] = {}
+        for members in group(campaign):
+            if len(members) < 2:
+                continue
+            try:
+                rendered = render_personal(self.renderer, members)
+            except Exception:  # noqa: BLE001, S112 - each is then rendered, and fails, alone
+                continue
+            done.update(zip([c.command_id for c in members], rendered, strict=True))
+        return done
+
+    async def _admit(self, record: SourceRecord, in_batch: set[str]) -> EmailCommand | None:
+        try:
+            command = EmailCommand.from_record(self.registry.decode(COMMAND_SUBJECT,
+                                                                    record.value or b""))
+        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
+            await self.dead.reject(record, err, stage=self.stage)
+            return None
+        key = command.idempotency_key
+        if key in in_batch:  # its ledger entry is written only once the batch is sent
+            self.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
+                        reason="ledger: same key earlier in this batch")
+            return None
+        previous = self.ledger.get(record.partition, key)
+        if already_sent(previous):
+            self.report(command, DeliveryStatus.SKIPPED_DUPLICATE, reason=f"ledger: {previous}")
+            return None
+        if previous is not None and previous.startswith("inflight"):
+            metrics.AMBIGUOUS.labels(self.priority.value).inc()
+            self.report(command, DeliveryStatus.AMBIGUOUS,
+                        reason=f"ledger: {previous}: the batch call's outcome is unknown; "
+                               "not sent again")
+            return None
+        suppressed = suppression_reason(
+            self.suppressions.get(recipient_key(command.recipient, self.key_secret)), command)
+        if suppressed:
+            self.report(command, DeliveryStatus.SUPPRESSED, reason=suppressed)
+            return None
+        return command
+
+    async def _deliver(self, record: SourceRecord, command: EmailCommand,
+                       gate: asyncio.Semaphore, prerendered: RenderedEmail | None = None) -> None:
+        async with gate:
+            if self.priority is not Priority.CRITICAL:
+                await self.precedence.wait_turn()
+            try:
+                rendered = prerendered or self.renderer.render(command)
+                email = build_message(command, rendered, self.settings.mail_from)
+                _ = email.raw
+            except AttachmentFailed as err:
+                await self.retry_or_fail(record, command, err, transient=True, alert=True)
+                return
+            except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
+                await self._failed(record, command, err)
+                return
+            try:
+                result = await self.chain.send(email, REGION_OF_LOCALE.get(command.locale, ""))
+            except ProviderError as err:
+                await self.retry_or_fail(record, command, err, transient=err.transient,
+                                          provider=err.provider,
+                                          retry_after_s=err.retry_after_s)
+                return
+        self.ledger.put(record.partition, command.idempotency_key, f"sent:{result.provider}")
+        latency_ms = time.time() * 1000 - command.event_published_at
+        metrics.SEND_LATENCY.labels(self.priority.value).observe(latency_ms / 1000)
+        missing = rendered.missing_attachments
+        if missing:
+            metrics.ATTACHMENTS_MISSING.labels(command.email_type.value).inc()
+        self.report(command, DeliveryStatus.SENT, provider=result.provider,
+                    provider_message_id=result.provider_message_id, latency_ms=latency_ms,
+                    reason=f"sent without {', '.join(missing)}" if missing else None)
+
+    async def retry_or_fail(self, record: SourceRecord, command: EmailCommand, err: Exception,
+                             *, transient: bool, provider: str | None = None,
+                             retry_after_s: float | None = None, alert: bool = False) -> None:
+        outcome = after_failure(command, err, transient=transient,
+                                max_attempts=self.max_attempts,
+                                base_s=self.settings.retry_base_s,
+                                cap_s=self.settings.retry_cap_s, retry_after_s=retry_after_s)
+        if isinstance(outcome, Retry):
+            self.producer.produce(self.priority.retry_topic, record.key, self.registry.encode(
+                COMMAND_SUBJECT, outcome.command.to_record(), check=False))
+            self.report(command, DeliveryStatus.DEFERRED, provider=provider,
+                        reason=f"{err} (retry in {outcome.delay_s:.0f}s)"[:300])
+            return
+        await self._failed(record, command, outcome, alert=alert)
+
+    async def _failed(self, record: SourceRecord, command: EmailCommand, err: Exception,
+                      alert: bool = False) -> None:
+        await self.dead.reject(record, err, stage=self.stage)
+        self.report(command, DeliveryStatus.FAILED, reason=str(err)[:300])
+        if alert or self.priority is Priority.CRITICAL:
+            self.producer.produce(ALERTS, command.idempotency_key.encode(), json.dumps(
+                failure_alert(command, str(err))).encode())
+
+    def report(self, command: EmailCommand, status: DeliveryStatus, **fields: Any) -> None:
+        event = delivery_event(command, status, self.key_secret, **fields)
+        self.producer.produce(DELIVERY, command.idempotency_key.encode(), self.registry.encode(
+            f"{DELIVERY}-value", event.to_record(), check=False))
+        metrics.DELIVERIES.labels(self.priority.value, status.value,
+                                  fields.get("provider") or "none").inc()

@@ -1,0 +1,165 @@
+"""State of the batch engine: local maps whose truth is a Kafka topic.
+
+``ChangelogStore`` (the idempotency ledger) keeps one map per assigned partition of a
+compacted changelog topic, co-partitioned with the commands: restored from the changelog
+when a partition is assigned, dropped when it is revoked, written through to the changelog
+with every change. The format is Faust's (JSON key and value), so a ledger written by a
+Faust table reads here. Nothing lives only on local disk: a deleted local store, a moved
+partition and a kill -9 all restore from the topic.
+
+``SuppressionView`` merges the suppression change topic (kept forever, small) into a map of
+every recipient key; it catches up before each batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from flowmail.kafka_config import consumer_config
+from streams.batch_io import BatchProducer
+
+log = logging.getLogger(__name__)
+
+
+def _reader(bootstrap: str, name: str, **overrides: Any) -> Consumer:
+    """A consumer that is assigned partitions by hand and never commits."""
+    return Consumer(consumer_config(bootstrap, f"flowmail-reader-{name}", **overrides))
+
+
+def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int],
+                apply: Callable[[int, bytes | None, bytes | None], None],
+                timeout_s: float = 120.0) -> dict[int, int]:
+    """Feed every record of ``partitions`` (from the start to today's end) to ``apply``;
+    returns the offset each partition was read up to."""
+    reader = _reader(bootstrap, topic)
+    try:
+        ends, read_up_to = {}, {}
+        for partition in partitions:
+            low, high = reader.get_watermark_offsets(TopicPartition(topic, partition),
+                                                     timeout=10)
+            read_up_to[partition] = high
+            if high > low:
+                ends[partition] = high
+        if not ends:
+            return read_up_to
+        reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"restoring {topic}: {len(ends)} partition(s) not read "
+                                   f"within {timeout_s:.0f}s")
+            for message in reader.consume(5000, timeout=0.5):
+                if message.error():
+                    continue
+                partition = message.partition()
+                apply(partition, message.key(), message.value())
+                if partition in ends and message.offset() + 1 >= ends[partition]:
+                    del ends[partition]
+        return read_up_to
+    finally:
+        reader.close()
+
+
+class ChangelogStore:
+    def __init__(self, bootstrap: str, topic: str, producer: BatchProducer) -> None:
+        self.bootstrap, self.topic, self.producer = bootstrap, topic, producer
+        self._partitions: dict[int, dict[str, str]] = {}
+
+    @property
+    def partitions(self) -> set[int]:
+        return set(self._partitions)
+
+    def restore(self, partitions: Iterable[int], timeout_s: float = 120.0) -> int:
+        """Read the changelog of partitions not yet held; returns the entries now held."""
+        wanted = [p for p in partitions if p not in self._partitions]
+        maps: dict[int, dict[str, str]] = {p: {} for p in wanted}
+
+        def apply(partition: int, key: bytes | None, value: bytes | None) -> None:
+            if key is None:
+                return
+            name = json.loads(key)
+            if value is None:
+                maps[partition].pop(name, None)
+            else:
+                maps[partition][name] = json.loads(value)
+
+        read_to_end(self.bootstrap, self.topic, wanted, apply, timeout_s)
+        self._partitions.update(maps)
+        return sum(len(m) for m in maps.values())
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+
+    def get(self, partition: int, key: str) -> str | None:
+        return self._partitions[partition].get(key)
+
+    def put(self, partition: int, key: str, value: str) -> None:
+        """Locally now; on the broker once the producer's next flush returns."""
+        self._partitions[partition][key] = value
+        self.producer.produce(self.topic, json.dumps(key).encode(), json.dumps(value).encode(),
+                              partition=partition)
+
+
+class SuppressionView:
+    """Every recipient key's merged suppression entry, from the change topic."""
+
+    def __init__(self, bootstrap: str, topic: str,
+                 merge: Callable[[Any, Any], Any], parse: Callable[[bytes | None], Any]
+                 ) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self._merge, self._parse = merge, parse
+        self.entries: dict[str, Any] = {}
+        self._follower: Consumer | None = None
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        name = key.decode("utf-8", "replace")
+        try:
+            change = self._parse(value)
+        except Exception:  # noqa: BLE001 - the Faust suppressions agent dead-letters it
+            log.warning("unreadable suppression change on %s skipped", self.topic)
+            return
+        merged = self._merge(self.entries.get(name), change)
+        if merged is None:
+            self.entries.pop(name, None)
+        else:
+            self.entries[name] = merged
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        """Read everything there is, then follow the topic."""
+        follower = _reader(self.bootstrap, f"{self.topic}-follow", **{"fetch.wait.max.ms": 10})
+        partitions = follower.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+        read_up_to = read_to_end(self.bootstrap, self.topic, partitions,
+                                 lambda _p, k, v: self._apply(k, v), timeout_s)
+        # the follower starts exactly where the first read ended: nothing missed, nothing twice
+        follower.assign([TopicPartition(self.topic, p, offset)
+                         for p, offset in read_up_to.items()])
+        self._follower = follower
+        log.info("suppressions: %d recipient key(s) suppressed", len(self.entries))
+
+    def catch_up(self) -> None:
+        """Merge whatever the follower has fetched (it fetches in the background)."""
+        if self._follower is None:
+            return
+        while True:
+            messages = self._follower.consume(1000, timeout=0)
+            for message in messages:
+                if not message.error():
+                    self._apply(message.key(), message.value())
+            if len(messages) < 1000:
+                return
+
+    def get(self, key: str) -> Any:
+        return self.entries.get(key)
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
