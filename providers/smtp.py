@@ -1,4 +1,4 @@
-"""SMTP through aiosmtplib, with a small pool of reused connections."""
+"""SMTP with a small pool of reused, pipelining connections (providers/smtp_wire.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import aiosmtplib
-
 from providers.base import ProviderError, SendResult
+from providers.smtp_wire import SmtpConnection, SmtpDisconnected, SmtpError
 
 if TYPE_CHECKING:
     from processors.message import OutgoingEmail
 
 # RFC 5321 reply codes: 4xx may succeed later, 5xx will not.
 _TRANSIENT_CODES = range(400, 500)
+# a refusal before any email was named: the server or our settings, never the message
+_SESSION_STAGES = {"connect", "greeting", "ehlo", "starttls", "auth"}
 
 
 class SmtpProvider:
@@ -23,52 +24,46 @@ class SmtpProvider:
     def __init__(self, host: str, port: int, *, username: str = "", password: str = "",
                  tls: str = "none", pool_size: int = 4, timeout_s: float = 10.0,
                  ca_file: str = "") -> None:
-        self._options = {
-            "hostname": host, "port": port, "timeout": timeout_s,
-            "use_tls": tls == "tls", "start_tls": True if tls == "starttls" else False,
-            "username": username or None, "password": password or None,
-            "cert_bundle": ca_file or None,  # None: the system's CAs
-        }
-        self._pool: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._host, self._port = host, port
+        self._options = {"tls": tls, "username": username, "password": password,
+                         "ca_file": ca_file, "timeout_s": timeout_s}
+        self._pool: asyncio.LifoQueue[SmtpConnection] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(pool_size)
 
-    async def _acquire(self) -> aiosmtplib.SMTP:
+    async def _acquire(self) -> SmtpConnection:
         await self._slots.acquire()
         while not self._pool.empty():
-            client = self._pool.get_nowait()
-            if client.is_connected:
-                return client
-        client = aiosmtplib.SMTP(**self._options)
+            connection = self._pool.get_nowait()
+            if connection.usable:
+                return connection
         try:
-            await client.connect()
+            return await SmtpConnection.connect(self._host, self._port,
+                                                **self._options)  # type: ignore[arg-type]
         except BaseException:
             self._slots.release()
             raise
-        return client
 
-    def _release(self, client: aiosmtplib.SMTP, healthy: bool) -> None:
-        if healthy and client.is_connected:
-            self._pool.put_nowait(client)
-        else:
-            client.close()
+    def _release(self, connection: SmtpConnection) -> None:
+        if connection.usable:
+            self._pool.put_nowait(connection)
         self._slots.release()
 
     async def send(self, message: OutgoingEmail) -> SendResult:
         try:
-            client = await self._acquire()
-        except Exception as err:
+            connection = await self._acquire()
+        except SmtpError as err:
             raise self.classify(err) from err
-        healthy = False
         try:
-            await client.sendmail(message.sender[0], [message.recipient[0]], message.raw)
-            healthy = True
-        except aiosmtplib.SMTPRecipientsRefused as err:
-            healthy = True  # the connection is fine; the recipient is not
+            await connection.send(message.sender[0], message.recipient[0], message.raw)
+        except SmtpError as err:
+            if isinstance(err, SmtpDisconnected):
+                connection.abort()
             raise self.classify(err) from err
-        except Exception as err:
-            raise self.classify(err) from err
+        except BaseException:
+            connection.abort()  # cancelled mid-transaction: the connection's state is unknown
+            raise
         finally:
-            self._release(client, healthy)
+            self._release(connection)
         return SendResult(self.name, message.message_id)
 
     async def send_many(self, messages: Sequence[OutgoingEmail]
@@ -83,26 +78,18 @@ class SmtpProvider:
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):
             return error
-        if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-            codes = [refusal.code for refusal in error.recipients]
-            transient = all(code in _TRANSIENT_CODES for code in codes)
-            return ProviderError(self.name, f"recipient refused ({codes})", transient=transient,
-                                 status=codes[0] if codes else None, provider_fault=transient)
-        if isinstance(error, aiosmtplib.SMTPAuthenticationError):
-            return ProviderError(self.name, f"authentication failed ({error.code})",
-                                 transient=True, status=error.code)
-        if isinstance(error, aiosmtplib.SMTPResponseException):
-            transient = error.code in _TRANSIENT_CODES
-            return ProviderError(self.name, f"{error.code} {error.message}"[:300],
-                                 transient=transient, status=error.code,
-                                 provider_fault=transient)
-        # connection refused, timeouts, disconnects: the server may be back soon
-        return ProviderError(self.name, f"{type(error).__name__}: {error}"[:300], transient=True)
+        if isinstance(error, SmtpDisconnected) or not isinstance(error, SmtpError):
+            # connection refused, timeouts, disconnects: the server may be back soon
+            return ProviderError(self.name, str(error)[:300], transient=True)
+        if error.stage in _SESSION_STAGES:  # e.g. a wrong password: fixable, not the email's
+            return ProviderError(self.name, f"{error.stage} refused ({error.code})",
+                                 transient=True, status=error.code or None)
+        transient = error.code in _TRANSIENT_CODES
+        what = (f"recipient refused ({error.code})" if error.stage == "rcpt"
+                else f"{error.code} {error.text}")
+        return ProviderError(self.name, what[:300], transient=transient, status=error.code,
+                             provider_fault=transient)
 
     async def close(self) -> None:
         while not self._pool.empty():
-            client = self._pool.get_nowait()
-            try:
-                await client.quit()
-            except aiosmtplib.SMTPException:
-                client.close()
+            await self._pool.get_nowait().quit()

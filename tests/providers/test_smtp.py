@@ -138,3 +138,62 @@ async def test_untrusted_certificate_is_refused(tls_server):
                             password="s3cret")  # system CAs do not know this certificate
     with pytest.raises(ProviderError):
         await provider.send(message())
+
+
+@pytest.fixture
+def pipelining_server(tmp_path):
+    """Postfix's smtp-sink: it offers PIPELINING (aiosmtpd does not), as most relays do."""
+    import os
+    import subprocess
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = ["/usr/sbin/smtp-sink", "-d", str(tmp_path / "%M%S."), "-c", f"127.0.0.1:{port}",
+            "100"]
+    if os.geteuid() == 0:
+        argv[1:1] = ["-u", "root"]
+    sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "smtp-sink did not start"
+            time.sleep(0.05)
+    yield port, tmp_path
+    sink.terminate()
+    sink.wait(timeout=10)
+
+
+async def test_pipelined_sends_arrive_whole_and_dot_stuffed(pipelining_server):
+    """Two round trips per email (MAIL+RCPT+DATA together), many emails per connection;
+    a body line starting with '.' survives (dot-stuffing)."""
+    import asyncio
+    import email
+    from dataclasses import replace
+
+    from providers.smtp_wire import SmtpConnection
+    port, folder = pipelining_server
+    connection = await SmtpConnection.connect("127.0.0.1", port)
+    assert "PIPELINING" in connection.extensions
+    await connection.quit()
+    provider = SmtpProvider("127.0.0.1", port, pool_size=3)
+    base = message()
+    messages = [replace(base, text=f".leading dot {i}\n..two\nend",
+                        recipient=(f"r{i}@example.org", "")) for i in range(30)]
+    await asyncio.gather(*(provider.send(m) for m in messages))
+    await provider.close()
+
+    def arrived():
+        return [email.message_from_bytes(p.read_bytes()) for p in folder.glob("*.*")]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(arrived()) < 30:
+        assert asyncio.get_running_loop().time() < deadline, f"{len(arrived())} of 30 arrived"
+        await asyncio.sleep(0.05)
+    texts = sorted(next(p for p in m.walk() if p.get_content_type() == "text/plain")
+                   .get_payload(decode=True).decode() for m in arrived())
+    assert texts == sorted(f".leading dot {i}\n..two\nend" for i in range(30))
