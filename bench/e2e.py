@@ -25,7 +25,7 @@ from bench import peer
 from bench.kafka_io import delete_topics, produce_waiting
 from bench.procstats import ProcessStats
 from bench.sinks import BenchError, Sink, start_sink
-from bench.summary import loop_lag, machine, median_of, summarize
+from bench.summary import loop_lag, machine, mean_batches, median_of, summarize
 from bench.workers import Workers, deadline_poll
 from bench.workload import EMAIL_TYPE_OF, Workload, build, scaled_mix
 from flowmail.localstack import LocalStack
@@ -144,6 +144,8 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         # late duplicates, if any, have arrived by now
         received = [(key, at) for key, at in sink.receipts() if key not in warm_keys]
         processes = stats.stop()
+        batches = {name: mean_batches(port) for name, port in zip(workers.names, workers.ports,
+                                                                   strict=True)}
         lags = {name: loop_lag(port) for name, port in zip(workers.names, workers.ports,
                                                            strict=True)}
         buffers_full = {name: requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
@@ -159,6 +161,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
     result = summarize(options, work, stamps, received, last_accept, searchable_at, processes,
                        run)
     result["event_loop_lag"] = lags
+    result["mean_batch_records"] = batches
     result["stream_buffers_full"] = buffers_full
     return result
 

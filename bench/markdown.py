@@ -98,6 +98,8 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
                      f"{kafka['passthrough_per_s']} | "
                      f"{limits['fraction_of_kafka_passthrough']:.1%} |")
         lines.append(f"| confluent-kafka produce only | {kafka['produce_per_s']} | |")
+    if result.get("mean_batch_records"):
+        lines += ["", f"Mean records per batch, by stage: {result['mean_batch_records']}"]
     lag = result.get("event_loop_lag")
     if lag:
         lines += ["", f"Event-loop lag (histogram bucket bounds, ms): {lag}"]

@@ -144,3 +144,19 @@ def loop_lag(port: int) -> dict[str, float]:
         return next(bound for bound, count in buckets if count >= q * total) * 1000
 
     return {"p50_ms_le": upper(0.5), "p99_ms_le": upper(0.99), "max_ms_le": upper(1.0)}
+
+
+def mean_batches(port: int) -> dict[str, float]:
+    """Mean records per batch of each batch stage of a worker (critical, ..., sink)."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.RequestException:
+        return {}
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        for suffix, into in (("_sum{", sums), ("_count{", counts)):
+            if line.startswith("flowmail_batch_records" + suffix):
+                group = line.split('group="', 1)[1].split('"', 1)[0]
+                into[group] = float(line.rsplit(" ", 1)[1])
+    return {g: round(sums[g] / counts[g], 1) for g in sums if counts.get(g)}

@@ -19,6 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from flowmail.kafka_config import consumer_config
+from streams import metrics
 from streams.batch_io import SourceRecord
 from streams.groups import adopt_offsets, group_is_new
 
@@ -41,6 +42,7 @@ class BatchLoop:
         self.on_assign, self.on_revoke = on_assign, on_revoke
         self.startup_timeout_s = startup_timeout_s
         self.ready = False  # joined, and the first assignment's callback done
+        self.group_label = group.rpartition("-sender-")[2] if "-sender-" in group else "sink"
         self._stopping = False
         self._consumer: Consumer | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{group}")
@@ -60,6 +62,7 @@ class BatchLoop:
                     else:
                         records.append(SourceRecord.of(message))
                 if records:
+                    metrics.BATCH_SIZE.labels(self.group_label).observe(len(records))
                     await self.handle(records)
                 offsets = next_offsets(records)
             await loop.run_in_executor(self._thread, self._commit, offsets)

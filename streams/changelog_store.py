@@ -135,7 +135,8 @@ class SuppressionView:
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Read everything there is, then follow the topic."""
-        follower = _reader(self.bootstrap, f"{self.topic}-follow", **{"fetch.wait.max.ms": 10})
+        # the broker answers as soon as a change arrives; idle, it is asked 5 times a second
+        follower = _reader(self.bootstrap, f"{self.topic}-follow", **{"fetch.wait.max.ms": 200})
         partitions = follower.list_topics(self.topic, timeout=10).topics[self.topic].partitions
         read_up_to = read_to_end(self.bootstrap, self.topic, partitions,
                                  lambda _p, k, v: self._apply(k, v), timeout_s)
