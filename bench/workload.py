@@ -14,17 +14,13 @@ from typing import Any
 from flowmail.samples import SAMPLES, campaign_launched
 from flowmail.vocab import EmailType, Priority
 from processors.keys import idempotency_key
-from processors.routing import PRIORITY_OF
+from processors.routing import EMAIL_OF, PRIORITY_OF
 
 # The case study's emails per day (section "Current load"); marketing = campaign recipients.
 DAILY_MIX = {"user.created": 500, "user.password_reset_requested": 200, "order.placed": 5000,
              "shipment.updated": 8000, "invoice.issued": 1000, "support.replied": 300,
              "marketing": 50000}
-EMAIL_TYPE_OF = {"user.created": EmailType.WELCOME,
-                 "user.password_reset_requested": EmailType.PASSWORD_RESET,
-                 "order.placed": EmailType.ORDER_CONFIRMATION,
-                 "shipment.updated": EmailType.SHIPPING_UPDATE,
-                 "invoice.issued": EmailType.INVOICE, "support.replied": EmailType.SUPPORT_RESPONSE,
+EMAIL_TYPE_OF = {**{t: k for t, k in EMAIL_OF.items() if t != "campaign.launched"},
                  "marketing": EmailType.MARKETING_CAMPAIGN}
 # One per supported locale: (first name, locale preference, country)
 LOCALES = [("Emily", "en-US", "US"), ("Lena", "de-DE", "DE"), ("Camille", "fr-FR", "FR"),

@@ -34,6 +34,23 @@ PRIORITY_OF: dict[EmailType, Priority] = {
 }
 
 
+# The email each domain event asks for (campaign.launched: one per matching profile).
+EMAIL_OF: dict[str, EmailType] = {
+    "user.created": EmailType.WELCOME,
+    "user.password_reset_requested": EmailType.PASSWORD_RESET,
+    "order.placed": EmailType.ORDER_CONFIRMATION,
+    "shipment.updated": EmailType.SHIPPING_UPDATE,
+    "invoice.issued": EmailType.INVOICE,
+    "support.replied": EmailType.SUPPORT_RESPONSE,
+    "campaign.launched": EmailType.MARKETING_CAMPAIGN,
+}
+
+
+def topics_of(priority: Priority) -> list[str]:
+    """The domain topics whose emails have ``priority``."""
+    return sorted(t for t, kind in EMAIL_OF.items() if PRIORITY_OF[kind] is priority)
+
+
 def no_profiles(_shop_id: str, _user_id: str) -> Profile | None:
     return None
 

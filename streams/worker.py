@@ -30,6 +30,7 @@ from providers.scoring import Weights
 from streams import metrics
 from streams.agents import retry, router, suppressions
 from streams.app import create_app
+from streams.batch_router import CriticalRouter
 from streams.batch_sender import BatchSender
 from streams.batch_sink import BatchSink
 from streams.changelog_store import SuppressionView
@@ -117,10 +118,12 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     schemas = registry()
     dead = DeadLetters(faust_sender(faust_topic(app, spec_by_name(settings)[DLQ])),
                        settings.max_payload_bytes)
-    if "router" in agents:
-        router.register(app, settings, schemas, dead)
+    precedence = Precedence()
     engine: list[BatchStage] = []
     view: SuppressionView | None = None
+    if "router" in agents:
+        router.register(app, settings, schemas, dead)
+        engine.append(CriticalRouter(settings, schemas, precedence))
     if "sender" in agents:
         chains, built = provider_chains(settings, priorities, provider_name)
         renderer = Renderer(
@@ -129,12 +132,12 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         renderer.warm()
         view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
                                suppressions.parse)
-        precedence = Precedence()
         suppressions.register(app, settings, dead)
         for priority in priorities:
             engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
                                       view, precedence))
             retry.register(app, settings, schemas, dead, priority)
+
         @app.timer(5.0)
         async def report_breakers() -> None:
             for name, guarded in built.items():

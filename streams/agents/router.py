@@ -19,7 +19,7 @@ from flowmail.vocab import Priority
 from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key
-from processors.routing import ROUTES, fan_out_campaign, route
+from processors.routing import ROUTES, fan_out_campaign, route, topics_of
 from processors.validation import payload_size
 from streams import metrics
 from streams.dlq import DeadLetters
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 YIELD_EVERY = 64
 FANOUT_CHUNK = 256
 FANOUT_APP_HEADER = "flowmail-app-id"
+ROUTED_ELSEWHERE = set(topics_of(Priority.CRITICAL))  # streams/batch_router.py
 
 
 def _clock(message: Message) -> tuple[int, int]:
@@ -68,6 +69,9 @@ class RouterStage:
         if message.topic == CAMPAIGN_FANOUT:
             await self._fan_out(message)
             return
+        if message.topic in ROUTED_ELSEWHERE:
+            self._keep_profile(message)
+            return
         try:
             value = payload_size(message.value or b"", self.max_bytes)
             published, now = _clock(message)
@@ -77,13 +81,24 @@ class RouterStage:
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(message, err, stage="router")
             return
-        if message.topic == "user.created":
-            self.profiles[profile_key(event["shop"]["shop_id"], event["user"]["user_id"])] = \
-                profile_from_user_created(event, message.partition)
-        elif message.topic == "campaign.launched":
+        if message.topic == "campaign.launched":
             await self._broadcast(message)
         await self._publish(encoded)
         metrics.EVENTS_ROUTED.labels(message.topic).inc()
+
+    def _keep_profile(self, message: Message) -> None:
+        """user.created feeds the profiles table here; its email is routed by the critical
+        batch router (streams/batch_router.py), which also dead-letters what is unreadable."""
+        if message.topic != "user.created":
+            return
+        try:
+            value = payload_size(message.value or b"", self.max_bytes)
+            event = self.registry.decode(f"{message.topic}-value", value)
+            profile = profile_from_user_created(event, message.partition)
+            key = profile_key(event["shop"]["shop_id"], event["user"]["user_id"])
+        except Exception:  # noqa: BLE001 - dead-lettered by the critical router
+            return
+        self.profiles[key] = profile
 
     def _profile(self, shop_id: str, user_id: str) -> dict[str, Any] | None:
         return lookup(self.profiles, shop_id, user_id)
@@ -152,7 +167,11 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry,
     fanout = faust_topic(app, specs[CAMPAIGN_FANOUT])
     stage = RouterStage(registry, commands, fanout, profiles, dead, settings)
 
-    @app.agent(faust_topics(app, settings, sorted(ROUTES)), name="router")
+    # Security mail is routed by the critical batch router; user.created still comes here
+    # for the profiles table.
+    topics = sorted((set(ROUTES) - ROUTED_ELSEWHERE) | {"user.created"})
+
+    @app.agent(faust_topics(app, settings, topics), name="router")
     async def router(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await stage.handle(event.message)

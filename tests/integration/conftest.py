@@ -70,10 +70,24 @@ class Worker:
     prestart_events: list[dict[str, Any]]
 
 
+def forget_groups(bootstrap: str, prefix: str) -> None:
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    listed = admin.list_consumer_groups(request_timeout=30).result(timeout=60)
+    names = [g.group_id for g in listed.valid
+             if g.group_id == prefix or g.group_id.startswith(prefix + "-")]
+    for future in (admin.delete_consumer_groups(names, request_timeout=30).values()
+                   if names else []):
+        future.result(timeout=60)
+
+
 @pytest.fixture(scope="session")
 def worker(stack: LocalStack, settings: Settings) -> Iterator[Worker]:
     """One worker for the session; events published before it starts prove a clean start."""
-    # the batch stages' groups adopt these offsets when they are new
+    # A session starts from now: the groups of an earlier session on this broker (and the
+    # benchmark's traffic on the same topics since) are dropped; the batch stages' new
+    # groups adopt the offsets placed here.
+    forget_groups(settings.kafka_bootstrap, TEST_APP_ID)
     start_group_at_end(settings.kafka_bootstrap, TEST_APP_ID, consumed_topics())
     events = [order_placed(i) for i in range(PRESTART_EVENTS)]
     with Publisher(settings.kafka_bootstrap) as publisher:

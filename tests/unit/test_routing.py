@@ -78,3 +78,11 @@ def test_every_line_separator_is_refused_in_header_values(separator):
     with pytest.raises(RejectedInput) as err:
         routed(event)
     assert err.value.reason is RejectReason.HEADER_INJECTION
+
+
+def test_every_routed_topic_names_its_email_and_critical_topics_follow_from_it():
+    from flowmail.vocab import Priority
+    from processors.routing import EMAIL_OF, ROUTES, topics_of
+    assert set(EMAIL_OF) == set(ROUTES)
+    assert topics_of(Priority.CRITICAL) == ["user.created", "user.password_reset_requested"]
+    assert sum(len(topics_of(p)) for p in Priority) == len(EMAIL_OF)
