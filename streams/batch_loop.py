@@ -32,11 +32,11 @@ Rebalance = Callable[[list[int]], None]
 
 
 class BatchLoop:
-    def __init__(self, bootstrap: str, group: str, topic: str, handle: Handler, *,
+    def __init__(self, bootstrap: str, group: str, topics: list[str], handle: Handler, *,
                  take_max: int, fill_wait_s: float = 0.0, adopt_from: list[str] | None = None,
                  on_assign: Rebalance | None = None, on_revoke: Rebalance | None = None,
                  startup_timeout_s: float = 120.0) -> None:
-        self.bootstrap, self.group, self.topic, self.handle = bootstrap, group, topic, handle
+        self.bootstrap, self.group, self.topics, self.handle = bootstrap, group, topics, handle
         self.take_max, self.fill_wait_s = take_max, fill_wait_s
         self.adopt_from = adopt_from or []
         self.on_assign, self.on_revoke = on_assign, on_revoke
@@ -74,9 +74,9 @@ class BatchLoop:
 
     def _join(self) -> Consumer:
         # a new group continues where the groups it replaces stopped (no skip, no resend)
-        if self.adopt_from and group_is_new(self.bootstrap, self.group, [self.topic],
+        if self.adopt_from and group_is_new(self.bootstrap, self.group, self.topics,
                                             self.startup_timeout_s):
-            taken = adopt_offsets(self.bootstrap, self.adopt_from, self.group, [self.topic],
+            taken = adopt_offsets(self.bootstrap, self.adopt_from, self.group, self.topics,
                                   self.startup_timeout_s)
             if taken:
                 log.info("new group %s continues from %s on %d partition(s)", self.group,
@@ -87,7 +87,7 @@ class BatchLoop:
             # latency, and an idle worker does not poll the broker 100 times a second
             "fetch.wait.max.ms": 500, "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000}))
-        consumer.subscribe([self.topic], on_assign=self._assigned, on_revoke=self._revoked,
+        consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked,
                            on_lost=self._revoked)
         return consumer
 
@@ -121,6 +121,34 @@ class BatchLoop:
     def _close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
+
+
+class LoopStage:
+    """A stage run by batch loops: ready when every loop is, stopped with them; ``prepare``
+    runs before the loops start, ``close`` after they end (the stage's producers, clients)."""
+
+    loops: list[BatchLoop]
+
+    @property
+    def ready(self) -> bool:
+        return all(loop.ready for loop in self.loops)
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop()
+
+    async def run(self) -> None:
+        try:
+            await self.prepare()
+            await asyncio.gather(*(loop.run() for loop in self.loops))
+        finally:
+            await self.close()
+
+    async def prepare(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
 def next_offsets(records: list[SourceRecord]) -> list[TopicPartition]:

@@ -22,7 +22,7 @@ from processors.routing import route, topics_of
 from processors.validation import payload_size
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
-from streams.batch_loop import BatchLoop
+from streams.batch_loop import BatchLoop, LoopStage
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
@@ -31,7 +31,7 @@ from streams.topics import COMMAND_SUBJECT
 STAGE = "router.critical"
 
 
-class CriticalRouter:
+class CriticalRouter(LoopStage):
     def __init__(self, settings: Settings, registry: SchemaRegistry,
                  precedence: Precedence) -> None:
         self.registry, self.precedence = registry, precedence
@@ -41,27 +41,15 @@ class CriticalRouter:
         self._dlq_producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
         self.dead = DeadLetters(dead_letter_sender(self._dlq_producer),
                                 settings.max_payload_bytes)
+        # one consumer for both topics: one group joined once, its offsets adopted once
         self.loops = [BatchLoop(settings.kafka_bootstrap, f"{settings.app_id}-router-critical",
-                                topic, self.handle, take_max=500,
+                                topics_of(Priority.CRITICAL), self.handle, take_max=500,
                                 adopt_from=earlier_groups(settings.app_id),
-                                startup_timeout_s=settings.startup_timeout_s)
-                      for topic in topics_of(Priority.CRITICAL)]
+                                startup_timeout_s=settings.startup_timeout_s)]
 
-    @property
-    def ready(self) -> bool:
-        return all(loop.ready for loop in self.loops)
-
-    async def run(self) -> None:
-        import asyncio
-        try:
-            await asyncio.gather(*(loop.run() for loop in self.loops))
-        finally:
-            self.producer.close()
-            self._dlq_producer.close()
-
-    def stop(self) -> None:
-        for loop in self.loops:
-            loop.stop()
+    async def close(self) -> None:
+        self.producer.close()
+        self._dlq_producer.close()
 
     async def handle(self, records: list[SourceRecord]) -> None:
         with self.precedence.urgent():

@@ -39,7 +39,7 @@ from providers.chain import ProviderChain, bulk_capable
 from providers.scoring import REGION_OF_LOCALE
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
-from streams.batch_loop import BatchLoop
+from streams.batch_loop import BatchLoop, LoopStage
 from streams.bulk_calls import BulkCalls
 from streams.changelog_store import ChangelogStore, SuppressionView
 from streams.dlq import DeadLetters
@@ -63,7 +63,7 @@ def uses_batch_api(priority: Priority, settings: Settings, chain: ProviderChain)
             and bool(bulk_capable(chain)))
 
 
-class BatchSender:
+class BatchSender(LoopStage):
     def __init__(self, priority: Priority, settings: Settings, registry: SchemaRegistry,
                  chain: ProviderChain, renderer: Renderer, suppressions: SuppressionView,
                  precedence: Precedence | None = None) -> None:
@@ -88,26 +88,16 @@ class BatchSender:
         self.max_attempts = int(name_values(settings.retry_max_attempts, "retry_max_attempts",
                                             int).get(priority.value, 3))
         self.concurrency = max(1, settings.sender_concurrency)
-        self.loop = BatchLoop(
-            bootstrap, sender_group(settings, priority), priority.topic, self.handle,
+        self.loops = [BatchLoop(
+            bootstrap, sender_group(settings, priority), [priority.topic], self.handle,
             take_max=self.take_max, fill_wait_s=self.fill_wait_s,
             adopt_from=earlier_groups(settings.app_id),
             on_assign=self._assigned, on_revoke=self.ledger.drop,
-            startup_timeout_s=settings.startup_timeout_s)
+            startup_timeout_s=settings.startup_timeout_s)]
 
-    @property
-    def ready(self) -> bool:
-        return self.loop.ready
-
-    async def run(self) -> None:
-        try:
-            await self.loop.run()
-        finally:
-            self.producer.close()
-            self._dlq_producer.close()
-
-    def stop(self) -> None:
-        self.loop.stop()
+    async def close(self) -> None:
+        self.producer.close()
+        self._dlq_producer.close()
 
     def _assigned(self, partitions: list[int]) -> None:
         """In the consume call, before any record of these partitions is returned."""

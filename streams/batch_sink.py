@@ -20,7 +20,7 @@ from processors.analytics import bulk_body, index_template
 from processors.commands import DeliveryEvent
 from streams import metrics
 from streams.batch_io import BatchProducer, dead_letter_sender
-from streams.batch_loop import BatchLoop
+from streams.batch_loop import BatchLoop, LoopStage
 from streams.dlq import DeadLetters
 from streams.topics import DELIVERY
 
@@ -106,7 +106,7 @@ class SinkStage:
             delay = min(delay * 2, 30.0)
 
 
-class BatchSink:
+class BatchSink(LoopStage):
     """The sink stage on its own consumer group (``<worker id>-sink``)."""
 
     def __init__(self, settings: Settings, registry: SchemaRegistry, group: str,
@@ -115,22 +115,14 @@ class BatchSink:
         self._dlq_producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
         dead = DeadLetters(dead_letter_sender(self._dlq_producer), settings.max_payload_bytes)
         self.stage = SinkStage(self.client, registry, settings.index_prefix, dead)
-        self.loop = BatchLoop(settings.kafka_bootstrap, group, DELIVERY, self.stage.handle,
-                              take_max=settings.sink_batch_size,
-                              fill_wait_s=settings.sink_batch_seconds, adopt_from=adopt_from,
-                              startup_timeout_s=settings.startup_timeout_s)
+        self.loops = [BatchLoop(settings.kafka_bootstrap, group, [DELIVERY], self.stage.handle,
+                                take_max=settings.sink_batch_size,
+                                fill_wait_s=settings.sink_batch_seconds, adopt_from=adopt_from,
+                                startup_timeout_s=settings.startup_timeout_s)]
 
-    @property
-    def ready(self) -> bool:
-        return self.loop.ready
+    async def prepare(self) -> None:
+        await self.stage.ensure_template()
 
-    async def run(self) -> None:
-        try:
-            await self.stage.ensure_template()
-            await self.loop.run()
-        finally:
-            self._dlq_producer.close()
-            await self.client.close()
-
-    def stop(self) -> None:
-        self.loop.stop()
+    async def close(self) -> None:
+        self._dlq_producer.close()
+        await self.client.close()

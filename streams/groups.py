@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from streams.startup import until_ready
 
@@ -82,9 +82,19 @@ def _adopt(bootstrap: str, sources: list[str], target: str, topics: list[str]) -
                        "enable.auto.commit": False})
     try:
         writer.commit(offsets=committed, asynchronous=False)
+    except KafkaException as err:
+        if err.args[0].code() in _GROUP_HAS_MEMBERS:
+            # another process of the worker joined first, and it adopted before joining
+            return 0
+        raise
     finally:
         writer.close()
     return len(committed)
+
+
+# a commit from outside refused because the group has members now
+_GROUP_HAS_MEMBERS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
+                      KafkaError.REBALANCE_IN_PROGRESS}
 
 
 def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:
