@@ -176,7 +176,7 @@ def _warm_up(settings: Settings, sink: Sink, run: str, timeout_s: float,
     with Publisher(settings.kafka_bootstrap) as publisher:
         publish(publisher, warm.events)
     keys = set(warm.expected)
-    deadline_poll(lambda: keys <= {key for key, _ in sink.receipts()}, timeout_s,
+    deadline_poll(lambda: keys <= set(sink.keys()), timeout_s,
                    "warm-up emails at the sink", alive=workers.check_alive)
     return keys
 
@@ -189,7 +189,7 @@ def _publish_scenario(settings: Settings, options: Options, work: Workload,
         # the campaign first; the critical mail once the backlog is really draining
         first = publish(publisher, work.events[:1])
         draining = min(BACKLOG_DRAINING, len(work.profiles) // 5)
-        deadline_poll(lambda: len(sink.receipts()) >= draining, options.timeout_s,
+        deadline_poll(lambda: len(sink.keys()) >= draining, options.timeout_s,
                        f"first {draining} marketing emails at the sink")
         return first + publish(publisher, work.events[1:])
 
@@ -197,19 +197,14 @@ def _publish_scenario(settings: Settings, options: Options, work: Workload,
 def _wait_for_sink(work: Workload, sink: Sink, timeout_s: float,
                    workers: Workers) -> list[tuple[str, float]]:
     expected = set(work.expected)
-    latest: list[list[tuple[str, float]]] = [[]]
-
-    def complete() -> bool:
-        latest[0] = sink.receipts()
-        return expected <= {key for key, _ in latest[0]}
-
     try:
-        deadline_poll(complete, timeout_s, f"{len(expected)} emails at the sink", every_s=0.25,
+        deadline_poll(lambda: expected <= set(sink.keys()), timeout_s,
+                       f"{len(expected)} emails at the sink", every_s=0.25,
                        alive=workers.check_alive)
     except BenchError as err:
-        arrived = expected & {key for key, _ in latest[0]}
+        arrived = expected & set(sink.keys())
         raise BenchError(f"{err}: {len(arrived)} of {len(expected)} arrived") from err
-    return latest[0]
+    return sink.receipts()
 
 
 def drop_ledgers(settings: Settings) -> None:

@@ -51,6 +51,7 @@ class Sink(Protocol):
 
     def worker_env(self) -> dict[str, str]: ...
     def receipts(self) -> list[tuple[str, float]]: ...
+    def keys(self) -> list[str]: ...
     def reset(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -96,6 +97,14 @@ class SmtpSink:
         """(idempotency key, accepted at) per dumped message. smtp-sink writes a dump while
         the message arrives: a key is cached once seen, the mtime is read on every call (it
         is final once the sink has answered the last '.')."""
+        return [(key, os.stat(path).st_mtime) for path, key in self._scan()]
+
+    def keys(self) -> list[str]:
+        """The keys of the messages dumped so far, one per message, without a stat of each
+        (a poll of 20,000 stats every quarter second took a tenth of a core from the run)."""
+        return [key for _, key in self._scan()]
+
+    def _scan(self) -> list[tuple[str, str]]:
         if self.external:
             return []
         found = []
@@ -103,9 +112,11 @@ class SmtpSink:
             for entry in entries:
                 key = self._seen.get(entry.name)
                 if key is None:
-                    key = self._seen[entry.name] = self._key(entry.path)
-                if key is not None:
-                    found.append((key, entry.stat().st_mtime))
+                    key = self._key(entry.path)
+                    if key is None:  # its headers are not all there yet
+                        continue
+                    self._seen[entry.name] = key
+                found.append((entry.path, key))
         return found
 
     @staticmethod
@@ -163,6 +174,9 @@ class FakeApiSink:
         answer = requests.get(f"{self.url}/_fake/receipts", timeout=30)
         answer.raise_for_status()
         return [(key, at) for key, at in answer.json()["receipts"]]
+
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.receipts()]
 
     def reset(self) -> None:
         requests.post(f"{self.url}/_fake/reset", timeout=10).raise_for_status()

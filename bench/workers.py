@@ -1,13 +1,12 @@
-"""The benchmark's worker processes: K copies of ``flowmail worker --processes 1`` in one consumer
-group (what ``flowmail worker`` starts, one per core, but each started here so each is
-measured): their start, readiness and stop."""
+"""The benchmark's worker processes: what ``flowmail worker`` starts (K worker processes and the
+critical lane, flowmail/supervisor.layout), but each started here so each is measured: their
+start, readiness and stop."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import requests
 
 from bench.sinks import BenchError, free_port
 from flowmail.settings import Settings
+from flowmail.supervisor import child_argv, child_setup, layout
 
 
 def deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
@@ -33,8 +33,8 @@ def deadline_poll(check: Any, timeout_s: float, what: str, every_s: float = 0.2,
 
 
 class Workers:
-    """K processes, started one by one (the first of a new group places it at the end of its
-    topics), logs under the report dir."""
+    """The layout's processes, started one by one (the first of a new group places it at the
+    end of its topics), logs under the report dir."""
 
     def __init__(self, settings: Settings, count: int, provider: str, env: dict[str, str],
                  log_dir: Path) -> None:
@@ -46,17 +46,17 @@ class Workers:
 
     def start(self, timeout_s: float = 180.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for index in range(self.count):
-            name = f"worker-{index}"
+        args = ["--provider", self.provider, "--new-group-starts-at", "latest",
+                "--loglevel", "warning"]
+        for index, child in enumerate(layout(self.settings, self.count)):
+            name = "critical" if child.lane == "critical" else f"worker-{index}"
             port = free_port()
             env = {**os.environ, **self.env, "FLOWMAIL_WEB_PORT": str(port),
                    "FLOWMAIL_APP_ID": self.settings.app_id}
             log = open(self.log_dir / f"{name}.log", "wb")
             self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "flowmail", "worker", "--provider", self.provider,
-                 "--new-group-starts-at", "latest", "--loglevel", "warning",
-                 "--processes", "1"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+                child_argv(child, args), stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True, preexec_fn=lambda nice=child.nice: child_setup(nice)))
             self.ports.append(port)
             self.names.append(name)
             deadline_poll(lambda last=index: self._ready(last), timeout_s, f"{name} ready",

@@ -170,11 +170,16 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
                    "new FLOWMAIL_APP_ID from sending again every email still in retention.")
 @click.option("--processes", type=click.IntRange(min=0), default=None,
               help="Worker processes, each a member of every consumer group (default "
-                   "FLOWMAIL_WORKER_PROCESSES; 0 there: one per CPU core). 1: this process.")
+                   "FLOWMAIL_WORKER_PROCESSES; 0 there: one per CPU core), plus the critical "
+                   "lane (FLOWMAIL_CRITICAL_LANE). 1: this process only, as --lane says.")
+@click.option("--lane", type=click.Choice(["all", "bulk", "critical"]), default="all",
+              show_default=True,
+              help="With --processes 1: 'all' runs everything; 'critical' only routes and "
+                   "sends security mail; 'bulk' everything else (one deployment each).")
 @click.pass_context
 def worker(ctx: click.Context, agents: str, priorities: str, provider: str | None,
-           loglevel: str, new_group_starts_at: str, processes: int | None) -> None:
-    """Run the worker: by default one process per CPU core, each running everything."""
+           loglevel: str, new_group_starts_at: str, processes: int | None, lane: str) -> None:
+    """Run the worker: by default one process per CPU core plus the critical lane."""
     from providers.registry import FACTORIES
     from streams.topic_admin import TopicAdmin
     from streams.topics import topic_specs
@@ -205,12 +210,19 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
         _position_new_group(settings, topics)
     from flowmail.supervisor import process_count, run_processes
     count = process_count(settings) if processes in (None, 0) else processes
-    if count > 1:
+    if count > 1 or (processes in (None, 0) and settings.critical_lane):
         common = [f"--{name.replace('_', '-')}={value}" for name, value in ctx.params.items()
                   if name in {"agents", "priorities", "provider", "loglevel"} and value]
         sys.exit(run_processes(settings, count, common))
+    if lane == "critical":
+        if Priority.CRITICAL not in chosen:
+            raise click.BadParameter("the critical lane sends critical mail only; add "
+                                     "'critical' to --priorities", param_hint="--lane")
+        from streams import critical_lane
+        critical_lane.run(settings, provider, loglevel)
+        return
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
-    run(settings, chosen_agents, chosen, provider, loglevel)
+    run(settings, chosen_agents, chosen, provider, loglevel, critical_apart=lane == "bulk")
 
 
 def _position_new_group(settings: Settings, topics: list[str]) -> None:

@@ -37,6 +37,12 @@ class Settings:
                        default="flowmail")
     worker_processes: int = _doc("Processes `flowmail worker` starts, each a full member of "
                                  "every consumer group; 0: one per CPU core.", default=0)
+    critical_lane: bool = _doc("`flowmail worker` also starts the critical lane, a process "
+                               "that alone routes and sends security mail (password resets, "
+                               "sign-ups); the other processes leave it to that one.",
+                               default=True)
+    bulk_nice: int = _doc("Niceness of the other processes when the critical lane runs "
+                          "(0-19): the kernel then runs security mail first.", default=10)
     kafka_bootstrap: str = _doc("Kafka bootstrap servers (host:port[,host:port]).",
                                 default="127.0.0.1:9092")
     opensearch_url: str = _doc("OpenSearch base URL for the analytics sink.",
@@ -147,6 +153,9 @@ class Settings:
 def _convert(name: str, raw: str, kind: Any) -> Any:
     kind_name = kind if isinstance(kind, str) else kind.__name__
     try:
+        if kind_name == "bool":
+            return {"1": True, "true": True, "yes": True, "0": False, "false": False,
+                    "no": False}[raw.strip().lower()]
         if kind_name == "int":
             return int(raw)
         if kind_name == "float":
@@ -154,7 +163,7 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
         if kind_name == "Path":
             return Path(raw).expanduser().resolve()
         return raw
-    except ValueError as err:
+    except (ValueError, KeyError) as err:
         raise SettingsError(f"FLOWMAIL_{name.upper()}={raw!r} is not a valid {kind_name}") from err
 
 

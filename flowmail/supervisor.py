@@ -1,9 +1,13 @@
-"""``flowmail worker`` by default: one worker process per CPU core, supervised.
+"""``flowmail worker`` by default: one worker process per CPU core, plus the critical lane,
+supervised.
 
-Every process is a full worker and a member of every consumer group (router, each
-priority's sender, the sink), so partitions spread over the processes and both cores work;
-critical mail still goes first inside each process (streams/precedence.py). Measured in
-docs/performance.md ("Layout"). The children die with the supervisor (PR_SET_PDEATHSIG), so
+Every worker process is a member of every consumer group but security mail's (router, the
+transactional and marketing senders, the sink), so partitions spread over the processes and
+both cores work; the critical lane (streams/critical_lane.py) alone routes and sends security
+mail, on an event loop of its own, and the others run at ``FLOWMAIL_BULK_NICE`` so the kernel
+runs a password reset first. Measured in docs/performance.md ("Layout"). With
+``FLOWMAIL_CRITICAL_LANE=false`` every process is a full worker (critical mail still goes first
+inside each, streams/precedence.py). The children die with the supervisor (PR_SET_PDEATHSIG), so
 a kill -9 of the worker is a crash of every process, as a container runtime would see it;
 SIGTERM and SIGINT are passed on; when one process exits the others are stopped and the
 worker exits with the first failure (the orchestrator restarts it).
@@ -17,6 +21,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from flowmail.settings import Settings
 
@@ -27,23 +32,46 @@ def process_count(settings: Settings) -> int:
     return settings.worker_processes or os.cpu_count() or 1
 
 
-def child_env(settings: Settings, index: int) -> dict[str, str]:
-    """Process ``index`` serves /ready, /metrics, /preview and /unsubscribe on its own port."""
-    return {"FLOWMAIL_WEB_PORT": str(settings.web_port + index)}
+@dataclass(frozen=True)
+class Child:
+    """One process of the worker: its lane (``flowmail worker --lane``), niceness, web port."""
+
+    lane: str  # "all", "bulk" or "critical"
+    nice: int
+    web_port: int
 
 
-def _child_setup() -> None:
+def layout(settings: Settings, count: int) -> list[Child]:
+    """``count`` worker processes, then the critical lane if it runs apart; each process
+    serves /ready, /metrics (and the full ones /preview, /unsubscribe) on its own port."""
+    if not settings.critical_lane:
+        return [Child("all", 0, settings.web_port + i) for i in range(count)]
+    return [*(Child("bulk", settings.bulk_nice, settings.web_port + i) for i in range(count)),
+            Child("critical", 0, settings.web_port + count)]
+
+
+def child_argv(child: Child, common_args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "flowmail", "worker", "--processes", "1",
+            f"--lane={child.lane}", *common_args]
+
+
+def child_setup(nice: int) -> None:
+    """In the child before exec: die with the parent, take the lane's niceness."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if nice:
+        os.nice(nice)
 
 
 def run_processes(settings: Settings, count: int, common_args: Sequence[str]) -> int:
-    """Start ``count`` copies of ``flowmail worker --processes 1``; the first failing code."""
+    """Start the layout's processes (``flowmail worker --processes 1 --lane ...``); the first
+    failing code."""
     children = []
-    for index in range(count):
-        argv = [sys.executable, "-m", "flowmail", "worker", "--processes", "1", *common_args]
+    for child in layout(settings, count):
         children.append(subprocess.Popen(  # noqa: S603 - argv built here, not from input
-            argv, env={**os.environ, **child_env(settings, index)}, preexec_fn=_child_setup))
+            child_argv(child, common_args),
+            env={**os.environ, "FLOWMAIL_WEB_PORT": str(child.web_port)},
+            preexec_fn=lambda nice=child.nice: child_setup(nice)))
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:

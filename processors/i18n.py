@@ -49,8 +49,7 @@ class LocaleFormats:
         return _babel_locale(self.locale)
 
     def money(self, minor: int, currency: str) -> str:
-        amount = Decimal(int(minor)).scaleb(-_precision(currency))
-        return format_currency(amount, currency, locale=self.babel)
+        return _money(self.locale, int(minor), currency)
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.babel)
@@ -68,6 +67,14 @@ class LocaleFormats:
         elif isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
         return format_datetime(value, format="medium", tzinfo=dt.UTC, locale=self.babel)
+
+
+@lru_cache(maxsize=8192)
+def _money(locale: str, minor: int, currency: str) -> str:
+    """Babel takes about 80 us an amount, and an order confirmation writes each amount
+    three times (HTML, text, PDF): 26 calls, 2 ms of a 4 ms render, before this cache."""
+    amount = Decimal(minor).scaleb(-_precision(currency))
+    return format_currency(amount, currency, locale=_babel_locale(locale))
 
 
 @lru_cache(maxsize=len(SUPPORTED) * 2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Protocol
 
 import faust
@@ -14,19 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flowmail.avro import registry
 from flowmail.preview import preview_page, render_preview
-from flowmail.settings import Settings, name_values
+from flowmail.settings import Settings
 from flowmail.suppression import SuppressionNotStored, publish_change
 from flowmail.vocab import EmailType, Priority, SuppressionReason
 from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES
 from processors.suppression import merge, scope_for
-from providers import registry as providers
-from providers.base import BlockingPool
-from providers.breaker import CircuitBreaker
-from providers.chain import Guarded, ProviderChain
-from providers.ratelimit import TokenBucket
-from providers.scoring import Weights
 from streams import metrics
 from streams.agents import retry, router, suppressions
 from streams.app import create_app
@@ -37,6 +30,7 @@ from streams.changelog_store import SuppressionView
 from streams.dlq import DeadLetters, faust_sender
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
+from streams.sending import provider_chains, sender_renderer
 from streams.topics import (
     CAMPAIGN_FANOUT,
     DELIVERY,
@@ -63,53 +57,15 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
     return topics
 
 
-def provider_chains(settings: Settings, priorities: Iterable[Priority], only: str | None
-                    ) -> tuple[dict[Priority, ProviderChain], dict[str, Guarded]]:
-    """One breaker and bucket per provider, shared by the priorities' chains, but a client
-    (connection pool) per priority: a password reset never queues behind a campaign for an
-    SMTP connection. ``only`` (``--provider``) replaces every chain with that one provider."""
-    rates = name_values(settings.provider_rates, "provider_rates")
-    costs = name_values(settings.provider_costs, "provider_costs")
-    regions = name_values(settings.provider_regions, "provider_regions", str)
-    weights = Weights(**name_values(settings.routing_weights, "routing_weights"))
-    smart = {p.strip() for p in settings.smart_routing.split(",")}
-    pool = BlockingPool(settings.provider_threads)
-    shared: dict[str, Guarded] = {}
-    built: dict[str, Guarded] = {}
-    chains = {}
-    for priority in priorities:
-        names = [only] if only else [n.strip() for n in getattr(
-            settings, f"providers_{priority.value}").split(",") if n.strip()]
-        members = []
-        for name in names:
-            if name not in shared:
-                rate = rates.get(name, 100.0)
-                shared[name] = Guarded(providers.build(name, settings, pool),
-                                       CircuitBreaker(settings.breaker_failures,
-                                                      settings.breaker_cooldown_s),
-                                       TokenBucket(rate_per_s=rate, burst=max(1.0, rate)),
-                                       costs.get(name, 0.0), regions.get(name, ""))
-                member = shared[name]
-            else:
-                member = replace(shared[name], provider=providers.build(name, settings, pool))
-            built[f"{name}/{priority.value}"] = member
-            members.append(member)
-        chains[priority] = ProviderChain(members, weights if priority.value in smart else None)
-    return chains, built
-
-
-def pdf_types(settings: Settings) -> frozenset[EmailType]:
-    try:
-        return frozenset(EmailType(t.strip()) for t in settings.pdf_attachments.split(",")
-                         if t.strip())
-    except ValueError as err:
-        raise ValueError(f"FLOWMAIL_PDF_ATTACHMENTS: {err}") from err
-
-
 def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                      priorities: Iterable[Priority] = tuple(Priority),
-                     provider_name: str | None = None) -> faust.App:
-    """Wire only what this worker should run; unknown names fail here, at boot."""
+                     provider_name: str | None = None, critical_apart: bool = False
+                     ) -> faust.App:
+    """Wire only what this worker should run; unknown names fail here, at boot.
+
+    ``critical_apart``: security mail is routed and sent by the critical lane's own process
+    (streams/critical_lane.py); this one keeps everything else, the critical retry topic
+    included (a retry re-publishes to the critical topic, which that lane sends)."""
     agents, priorities = set(agents), list(priorities)
     unknown = agents - set(AGENTS)
     if unknown:
@@ -123,19 +79,18 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     view: SuppressionView | None = None
     if "router" in agents:
         router.register(app, settings, schemas, dead)
-        engine.append(CriticalRouter(settings, schemas, precedence))
+        if not critical_apart:
+            engine.append(CriticalRouter(settings, schemas, precedence))
     if "sender" in agents:
         chains, built = provider_chains(settings, priorities, provider_name)
-        renderer = Renderer(
-            branding_file=settings.branding_file, pdf_types=pdf_types(settings),
-            on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(locale[:20]).inc())
-        renderer.warm()
+        renderer = sender_renderer(settings)
         view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
                                suppressions.parse)
         suppressions.register(app, settings, dead)
         for priority in priorities:
-            engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
-                                      view, precedence))
+            if not (critical_apart and priority is Priority.CRITICAL):
+                engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
+                                          view, precedence))
             retry.register(app, settings, schemas, dead, priority)
 
         @app.timer(5.0)
@@ -154,13 +109,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     if engine:
         run_engine(app, settings, engine, view)
 
-    @app.task
-    async def measure_loop_lag() -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            began = loop.time()
-            await asyncio.sleep(0.05)
-            metrics.LOOP_LAG.observe(max(0.0, loop.time() - began - 0.05))
+    app.task(measure_loop_lag)
 
     @app.page("/metrics")
     async def metrics_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
@@ -285,9 +234,19 @@ def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
             logging.getLogger(__name__).warning("batch senders still busy at shutdown")
 
 
+async def measure_loop_lag() -> None:
+    """How late the event loop wakes a 50 ms sleep: the time a ready record waits for it."""
+    loop = asyncio.get_running_loop()
+    while True:
+        began = loop.time()
+        await asyncio.sleep(0.05)
+        metrics.LOOP_LAG.observe(max(0.0, loop.time() - began - 0.05))
+
+
 def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],
-        provider_name: str | None, loglevel: str = "info") -> None:
-    app = build_worker_app(settings, agents, priorities, provider_name)
+        provider_name: str | None, loglevel: str = "info", critical_apart: bool = False
+        ) -> None:
+    app = build_worker_app(settings, agents, priorities, provider_name, critical_apart)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust keeps a terminal spinner at WARNING and above, and for it sets the root logger to
     # DEBUG: every aiokafka debug record is then built, a tenth of the worker's CPU.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,8 @@ import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from flowmail.kafka_config import producer_config
+from flowmail.settings import load_settings
+from flowmail.supervisor import layout, process_count
 
 T = TypeVar("T")
 
@@ -39,10 +41,17 @@ def free_port(pair: bool = False) -> int:
 
 
 def workers_ready(web_port: int, processes: int | None = None) -> bool:
-    """Every process `flowmail worker` started (flowmail/supervisor.py) answers /ready."""
-    for index in range(processes or os.cpu_count() or 1):
+    """Every process `flowmail worker` started answers /ready: ``processes`` from
+    ``web_port`` on, or by default the supervisor's layout (flowmail/supervisor.py: one
+    worker process per core and the critical lane)."""
+    if processes is None:
+        settings = replace(load_settings(), web_port=web_port)
+        ports = [child.web_port for child in layout(settings, process_count(settings))]
+    else:
+        ports = [web_port + index for index in range(processes)]
+    for port in ports:
         try:
-            if not requests.get(f"http://127.0.0.1:{web_port + index}/ready", timeout=2).ok:
+            if not requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).ok:
                 return False
         except requests.RequestException:
             return False

@@ -93,3 +93,18 @@ def test_headers_are_crlf_and_ordered():
     assert names[:5] == [b"From", b"To", b"Subject", b"Date", b"Message-ID"]
     parsed = _parse(_mail())
     assert parsed["MIME-Version"] == "1.0"
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
+                       max_size=300).filter(lambda s: not s.isascii()))
+def test_non_ascii_headers_are_encoded_words_of_at_most_76_characters(subject):
+    """RFC 2047: each encoded word within 75 characters, each line within 76."""
+    raw = _mail(subject=subject).raw.decode("ascii")
+    head = raw.split("\r\n\r\n", 1)[0]
+    subject_lines = head.split("Subject: ", 1)[1].split("\r\n")
+    lines = [subject_lines[0]] + [line for line in subject_lines[1:] if line.startswith(" ")]
+    assert len("Subject: " + lines[0]) <= 76
+    assert all(len(line) <= 76 for line in lines[1:])
+    decoded = str(make_header(decode_header(" ".join(line.strip() for line in lines))))
+    assert decoded == subject

@@ -1,0 +1,73 @@
+"""What a sender needs besides Kafka, built from settings: provider chains and the renderer.
+
+Shared by the full worker (streams/worker.py) and the critical lane (streams/critical_lane.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from flowmail.settings import Settings, name_values
+from flowmail.vocab import EmailType, Priority
+from processors.rendering import Renderer
+from providers import registry as providers
+from providers.base import BlockingPool
+from providers.breaker import CircuitBreaker
+from providers.chain import Guarded, ProviderChain
+from providers.ratelimit import TokenBucket
+from providers.scoring import Weights
+from streams import metrics
+
+
+def provider_chains(settings: Settings, priorities: Iterable[Priority], only: str | None
+                    ) -> tuple[dict[Priority, ProviderChain], dict[str, Guarded]]:
+    """One breaker and bucket per provider, shared by the priorities' chains, but a client
+    (connection pool) per priority: a password reset never queues behind a campaign for an
+    SMTP connection. ``only`` (``--provider``) replaces every chain with that one provider."""
+    rates = name_values(settings.provider_rates, "provider_rates")
+    costs = name_values(settings.provider_costs, "provider_costs")
+    regions = name_values(settings.provider_regions, "provider_regions", str)
+    weights = Weights(**name_values(settings.routing_weights, "routing_weights"))
+    smart = {p.strip() for p in settings.smart_routing.split(",")}
+    pool = BlockingPool(settings.provider_threads)
+    shared: dict[str, Guarded] = {}
+    built: dict[str, Guarded] = {}
+    chains = {}
+    for priority in priorities:
+        names = [only] if only else [n.strip() for n in getattr(
+            settings, f"providers_{priority.value}").split(",") if n.strip()]
+        members = []
+        for name in names:
+            if name not in shared:
+                rate = rates.get(name, 100.0)
+                shared[name] = Guarded(providers.build(name, settings, pool),
+                                       CircuitBreaker(settings.breaker_failures,
+                                                      settings.breaker_cooldown_s),
+                                       TokenBucket(rate_per_s=rate, burst=max(1.0, rate)),
+                                       costs.get(name, 0.0), regions.get(name, ""))
+                member = shared[name]
+            else:
+                member = replace(shared[name], provider=providers.build(name, settings, pool))
+            built[f"{name}/{priority.value}"] = member
+            members.append(member)
+        chains[priority] = ProviderChain(members, weights if priority.value in smart else None)
+    return chains, built
+
+
+def pdf_types(settings: Settings) -> frozenset[EmailType]:
+    try:
+        return frozenset(EmailType(t.strip()) for t in settings.pdf_attachments.split(",")
+                         if t.strip())
+    except ValueError as err:
+        raise ValueError(f"FLOWMAIL_PDF_ATTACHMENTS: {err}") from err
+
+
+
+def sender_renderer(settings: Settings) -> Renderer:
+    """The renderer of the senders, its templates compiled before the first email."""
+    renderer = Renderer(
+        branding_file=settings.branding_file, pdf_types=pdf_types(settings),
+        on_locale_fallback=lambda locale: metrics.LOCALE_FALLBACKS.labels(locale[:20]).inc())
+    renderer.warm()
+    return renderer
