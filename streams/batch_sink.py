@@ -22,6 +22,7 @@ from streams import metrics
 from streams.batch_io import BatchProducer, dead_letter_sender
 from streams.batch_loop import BatchLoop, LoopStage
 from streams.dlq import DeadLetters
+from streams.precedence import Precedence
 from streams.topics import DELIVERY
 
 if TYPE_CHECKING:
@@ -110,15 +111,22 @@ class BatchSink(LoopStage):
     """The sink stage on its own consumer group (``<worker id>-sink``)."""
 
     def __init__(self, settings: Settings, registry: SchemaRegistry, group: str,
-                 adopt_from: list[str]) -> None:
+                 adopt_from: list[str], precedence: Precedence | None = None) -> None:
+        self.precedence = precedence or Precedence()
         self.client = AsyncOpenSearch(hosts=[settings.opensearch_url], timeout=30)
         self._dlq_producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
         dead = DeadLetters(dead_letter_sender(self._dlq_producer), settings.max_payload_bytes)
         self.stage = SinkStage(self.client, registry, settings.index_prefix, dead)
-        self.loops = [BatchLoop(settings.kafka_bootstrap, group, [DELIVERY], self.stage.handle,
+        self.loops = [BatchLoop(settings.kafka_bootstrap, group, [DELIVERY], self.handle,
                                 take_max=settings.sink_batch_size,
                                 fill_wait_s=settings.sink_batch_seconds, adopt_from=adopt_from,
                                 startup_timeout_s=settings.startup_timeout_s)]
+
+    async def handle(self, batch: list[SourceRecord]) -> None:
+        """Analytics wait while security mail is sent (OpenSearch's indexing is the busiest
+        process beside the senders)."""
+        await self.precedence.wait_turn()
+        await self.stage.handle(batch)
 
     async def prepare(self) -> None:
         await self.stage.ensure_template()

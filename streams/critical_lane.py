@@ -32,7 +32,7 @@ from streams.batch_loop import LoopStage
 from streams.batch_router import CriticalRouter
 from streams.batch_sender import BatchSender
 from streams.changelog_store import SuppressionView
-from streams.precedence import Precedence
+from streams.precedence import Precedence, SharedUrgency, urgency_file
 from streams.sending import provider_chains, sender_renderer
 from streams.topics import SUPPRESSIONS
 from streams.worker import measure_loop_lag
@@ -50,7 +50,8 @@ class CriticalLane:
                                                         settings.sender_concurrency))
         self.settings = settings
         schemas = registry()
-        precedence = Precedence()  # nothing else on this loop to give way
+        # nothing else on this loop to give way; the worker processes give way
+        precedence = Precedence(SharedUrgency(urgency_file(settings.home, settings.app_id)))
         chains, self.built = provider_chains(settings, [PRIORITY], provider_name)
         self.view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
                                     suppressions.parse)

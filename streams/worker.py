@@ -29,7 +29,7 @@ from streams.batch_sink import BatchSink
 from streams.changelog_store import SuppressionView
 from streams.dlq import DeadLetters, faust_sender
 from streams.groups import earlier_groups
-from streams.precedence import Precedence
+from streams.precedence import Precedence, SharedUrgency, urgency_file
 from streams.sending import provider_chains, sender_renderer
 from streams.topics import (
     CAMPAIGN_FANOUT,
@@ -74,7 +74,9 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     schemas = registry()
     dead = DeadLetters(faust_sender(faust_topic(app, spec_by_name(settings)[DLQ])),
                        settings.max_payload_bytes)
-    precedence = Precedence()
+    # with the critical lane apart, its batches hold this process's senders back too
+    precedence = Precedence(SharedUrgency(urgency_file(settings.home, settings.app_id))
+                            if critical_apart else None)
     engine: list[BatchStage] = []
     view: SuppressionView | None = None
     if "router" in agents:
@@ -105,7 +107,8 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                 await guarded.provider.close()
     if "sink" in agents:
         engine.append(BatchSink(settings, schemas, f"{settings.app_id}-sink",
-                                adopt_from=earlier_groups(settings.app_id)))
+                                adopt_from=earlier_groups(settings.app_id),
+                                precedence=precedence))
     if engine:
         run_engine(app, settings, engine, view)
 

@@ -1,0 +1,43 @@
+"""Critical batches hold back the other senders, in one process and across processes."""
+
+import asyncio
+import time
+
+from streams import precedence
+from streams.precedence import Precedence, SharedUrgency
+
+
+def test_a_lease_held_in_one_process_is_seen_through_the_file(tmp_path):
+    writer, reader = SharedUrgency(tmp_path / "w.urgent"), SharedUrgency(tmp_path / "w.urgent")
+    assert not reader.urgent()
+    writer.hold()
+    assert reader.urgent()
+    writer.release()
+    assert not reader.urgent()
+
+
+def test_a_lease_left_behind_by_a_dead_lane_expires(tmp_path, monkeypatch):
+    monkeypatch.setattr(precedence, "LEASE_S", 0.05)
+    lease = SharedUrgency(tmp_path / "w.urgent")
+    lease.hold()  # and never released
+    deadline = time.monotonic() + 5
+    while lease.urgent():
+        assert time.monotonic() < deadline
+    assert not lease.urgent()
+
+
+async def test_other_senders_wait_while_the_lane_handles_a_batch(tmp_path):
+    lane = Precedence(SharedUrgency(tmp_path / "w.urgent"))
+    worker = Precedence(SharedUrgency(tmp_path / "w.urgent"))
+    order: list[str] = []
+
+    async def marketing() -> None:
+        await worker.wait_turn()
+        order.append("marketing")
+
+    with lane.urgent():
+        waiting = asyncio.create_task(marketing())
+        await asyncio.sleep(0.02)
+        order.append("critical")
+    await asyncio.wait_for(waiting, 5)
+    assert order == ["critical", "marketing"]
