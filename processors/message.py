@@ -4,6 +4,7 @@ and raw-MIME APIs (serialized once), a Message-ID derived from the idempotency k
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from email.utils import format_datetime, parseaddr
 from functools import cached_property
@@ -50,6 +51,18 @@ class OutgoingEmail:
         return self.raw
 
 
+def _date_now() -> str:
+    """The Date header of this second: formatted once a second, not once an email (2.5 % of
+    a worker's CPU in the mix's profile)."""
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache[:] = [second, format_datetime(dt.datetime.fromtimestamp(second, dt.UTC))]
+    return _date_cache[1]
+
+
+_date_cache: list = [0, ""]
+
+
 def build_message(command: EmailCommand, rendered: RenderedEmail, mail_from: str,
                   now: dt.datetime | None = None) -> OutgoingEmail:
     """The Message-ID derives from the idempotency key, so any duplicate is recognizable."""
@@ -67,6 +80,6 @@ def build_message(command: EmailCommand, rendered: RenderedEmail, mail_from: str
         sender=(from_addr, header_safe("mail_from", from_name)),
         recipient=(command.recipient, header_safe("recipient_name", command.recipient_name)),
         subject=header_safe("subject", rendered.subject),
-        date=format_datetime(now or dt.datetime.now(dt.UTC)),
+        date=format_datetime(now) if now else _date_now(),
         text=rendered.text, html=rendered.html, attachments=rendered.attachments,
         headers=headers)
