@@ -64,6 +64,8 @@ class Precedence:
         self._clear = asyncio.Event()
         self._clear.set()
         self._shared = shared
+        self._lease_over = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
 
     @contextmanager
     def urgent(self) -> Iterator[None]:
@@ -83,6 +85,17 @@ class Precedence:
     async def wait_turn(self) -> None:
         if not self._clear.is_set():
             await self._clear.wait()
-        if self._shared is not None:
+        if self._shared is not None and self._shared.urgent():
+            # one task of the process looks at the lease; every waiting sender awaits it
+            if self._watcher is None or self._watcher.done():
+                self._lease_over.clear()
+                self._watcher = asyncio.create_task(self._watch_lease())
+            await self._lease_over.wait()
+
+    async def _watch_lease(self) -> None:
+        assert self._shared is not None
+        try:
             while self._shared.urgent():
                 await asyncio.sleep(POLL_S)
+        finally:
+            self._lease_over.set()

@@ -41,3 +41,25 @@ async def test_other_senders_wait_while_the_lane_handles_a_batch(tmp_path):
         order.append("critical")
     await asyncio.wait_for(waiting, 5)
     assert order == ["critical", "marketing"]
+
+
+async def test_one_task_per_process_watches_the_lease_however_many_senders_wait(tmp_path):
+    """Sixty-four senders waiting do not each poll the lease every 2 ms."""
+    lease = SharedUrgency(tmp_path / "w.urgent")
+    looks = 0
+    urgent = lease.urgent
+
+    def counted() -> bool:
+        nonlocal looks
+        looks += 1
+        return urgent()
+
+    lease.urgent = counted  # type: ignore[method-assign]
+    lane = Precedence(SharedUrgency(tmp_path / "w.urgent"))
+    worker = Precedence(lease)
+    with lane.urgent():
+        waiting = [asyncio.create_task(worker.wait_turn()) for _ in range(64)]
+        await asyncio.sleep(0.1)  # about 50 looks by the one watcher
+        assert not any(task.done() for task in waiting)
+    await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert looks < 64 + 200, looks
