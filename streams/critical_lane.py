@@ -27,6 +27,7 @@ from flowmail.avro import registry
 from flowmail.settings import Settings
 from flowmail.vocab import Priority
 from processors.suppression import merge
+from streams import metrics
 from streams.agents import suppressions
 from streams.batch_loop import LoopStage
 from streams.batch_router import CriticalRouter
@@ -35,7 +36,6 @@ from streams.changelog_store import SuppressionView
 from streams.precedence import Precedence, SharedUrgency, urgency_file
 from streams.sending import provider_chains, sender_renderer
 from streams.topics import SUPPRESSIONS
-from streams.worker import measure_loop_lag
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ async def serve(settings: Settings, provider_name: str | None) -> None:
     runner = web.AppRunner(lane.web_app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-    lag = asyncio.create_task(measure_loop_lag())
+    lag = asyncio.create_task(metrics.measure_loop_lag())
     running = asyncio.create_task(lane.run())
     try:
         await running  # ends when stopped (each stage finishes its batch and commits)

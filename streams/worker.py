@@ -84,15 +84,16 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         if not critical_apart:
             engine.append(CriticalRouter(settings, schemas, precedence))
     if "sender" in agents:
-        chains, built = provider_chains(settings, priorities, provider_name)
+        sent_here = [p for p in priorities if not (critical_apart and p is Priority.CRITICAL)]
+        chains, built = provider_chains(settings, sent_here, provider_name)
         renderer = sender_renderer(settings)
         view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
                                suppressions.parse)
         suppressions.register(app, settings, dead)
-        for priority in priorities:
-            if not (critical_apart and priority is Priority.CRITICAL):
-                engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
-                                          view, precedence))
+        for priority in sent_here:
+            engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
+                                      view, precedence))
+        for priority in priorities:  # a retry goes back to its priority's topic, sent anywhere
             retry.register(app, settings, schemas, dead, priority)
 
         @app.timer(5.0)
@@ -112,7 +113,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     if engine:
         run_engine(app, settings, engine, view)
 
-    app.task(measure_loop_lag)
+    app.task(metrics.measure_loop_lag)
 
     @app.page("/metrics")
     async def metrics_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
@@ -235,15 +236,6 @@ def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
             await asyncio.wait_for(stopped.wait(), 30.0)
         except TimeoutError:
             logging.getLogger(__name__).warning("batch senders still busy at shutdown")
-
-
-async def measure_loop_lag() -> None:
-    """How late the event loop wakes a 50 ms sleep: the time a ready record waits for it."""
-    loop = asyncio.get_running_loop()
-    while True:
-        began = loop.time()
-        await asyncio.sleep(0.05)
-        metrics.LOOP_LAG.observe(max(0.0, loop.time() - began - 0.05))
 
 
 def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],
