@@ -8,6 +8,7 @@ study's mix, and the sink watched until every expected idempotency key has arriv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -252,6 +253,11 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
                                                   result["n"], size)
             limits["fraction_of_smtp_sink"] = round(
                 result["emails_per_s"] / limits["smtp_sink"]["messages_per_s"], 3)
+        if options.provider in ("sendgrid", "mailgun"):
+            from bench.providers import batch_api_alone
+            alone = asyncio.run(batch_api_alone(options.provider, min(result["n"], 100_000)))
+            limits["batch_api_alone"] = {"recipients_per_s": round(alone)}
+            limits["fraction_of_batch_api"] = round(result["emails_per_s"] / alone, 3)
         limits["fraction_of_kafka_passthrough"] = round(
             result["emails_per_s"] / limits["kafka"]["passthrough_per_s"], 3)
         result["limits"] = limits

@@ -14,6 +14,7 @@ class _Watched:
     cpu_start: float
     cpu_end: float = 0.0
     peak_rss: int = 0
+    start_rss: int = 0
 
 
 @dataclass
@@ -31,7 +32,8 @@ class ProcessStats:
         for name, pid in self.pids.items():
             process = psutil.Process(pid)
             times = process.cpu_times()
-            self._watched[name] = _Watched(process, times.user + times.system)
+            self._watched[name] = _Watched(process, times.user + times.system,
+                                           start_rss=process.memory_info().rss)
         self._thread = threading.Thread(target=self._poll, name="procstats", daemon=True)
         self._thread.start()
         return self
@@ -60,5 +62,6 @@ class ProcessStats:
             except psutil.Error:
                 watched.cpu_end = watched.cpu_start
             report[name] = {"cpu_s": round(watched.cpu_end - watched.cpu_start, 2),
+                            "start_rss_mb": round(watched.start_rss / 2**20, 1),
                             "peak_rss_mb": round(watched.peak_rss / 2**20, 1)}
         return report

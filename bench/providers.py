@@ -62,6 +62,19 @@ async def marketing(provider, n: int) -> float:
     return len(commands) / (time.perf_counter() - started)
 
 
+async def batch_api_alone(kind: str, n: int) -> float:
+    """Recipients/s of a campaign rendered and handed to ``kind``'s batch API (its local
+    fake), without Kafka: the bound of the end-to-end marketing rate (issue target 4)."""
+    fake, pool = FakeApiSink.start(kind), BlockingPool(16)
+    try:
+        provider = (SendGridProvider(FakeApiSink.API_KEY, fake.url, pool, 10)
+                    if kind == "sendgrid" else
+                    MailgunProvider(FakeApiSink.API_KEY, FakeApiSink.DOMAIN, fake.url, pool, 10))
+        return await marketing(provider, n)
+    finally:
+        fake.stop()
+
+
 async def main_async(n: int) -> dict[str, float]:
     fakes = [FakeApiSink.start("sendgrid"), FakeApiSink.start("mailgun")]
     pool = BlockingPool(16)

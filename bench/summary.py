@@ -71,6 +71,7 @@ def summarize(options: Any, work: Workload, stamps: list[float],
         "searchable_after_last_accept_s": round(searchable_at - last_accept, 2),
         "cpu_s": {name: p["cpu_s"] for name, p in processes.items()},
         "peak_rss_mb": {name: p["peak_rss_mb"] for name, p in processes.items()},
+        "start_rss_mb": {name: p.get("start_rss_mb", 0.0) for name, p in processes.items()},
         "throughput_per_s": [timeline.get(s, 0) for s in range(int(elapsed) + 1)],
         "latencies_ms": {p: sorted(round(x, 1) for x in v) for p, v in by_priority.items()},
     }
@@ -98,8 +99,8 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         middle[name] = med([name])
     for priority, stats in middle["latency_ms"].items():
         middle["latency_ms"][priority] = {k: med(["latency_ms", priority, k]) for k in stats}
-    for group in ("cpu_s", "peak_rss_mb"):
-        middle[group] = {k: med([group, k]) for k in middle[group]}
+    for group in ("cpu_s", "peak_rss_mb", "start_rss_mb"):
+        middle[group] = {k: med([group, k]) for k in middle.get(group, {})}
     middle["repeat"] = len(runs)
     middle["runs"] = [{k: r[k] for k in ("run", "emails_per_s", "duplicates", "lost",
                                          "sink_received")} for r in runs]

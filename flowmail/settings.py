@@ -149,6 +149,11 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.home / "cache"
 
+    @property
+    def state_dir(self) -> Path:
+        """Local copies of the changelogs (ledgers, profiles); rebuilt from Kafka at start."""
+        return self.home / "state"
+
 
 def _convert(name: str, raw: str, kind: Any) -> Any:
     kind_name = kind if isinstance(kind, str) else kind.__name__

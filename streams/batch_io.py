@@ -30,11 +30,12 @@ class SourceRecord:
     timestamp: int
     key: bytes | None
     value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
 
     @classmethod
     def of(cls, message: Message) -> SourceRecord:
         return cls(message.topic(), message.partition(), message.offset(),
-                   message.timestamp()[1], message.key(), message.value())
+                   message.timestamp()[1], message.key(), message.value(), message.headers())
 
 
 class DeliveryFailed(Exception):
@@ -48,6 +49,7 @@ class _Pending:
     value: bytes | None
     headers: list[tuple[str, bytes]] | None
     partition: int | None
+    timestamp: int | None = None
     error: KafkaError | None = None
     done: bool = False
 
@@ -64,8 +66,9 @@ class BatchProducer:
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 headers: list[tuple[str, bytes]] | None = None,
-                partition: int | None = None) -> _Pending:
-        pending = _Pending(topic, key, value, headers, partition)
+                partition: int | None = None, timestamp: int | None = None) -> _Pending:
+        """``timestamp``: ms since the epoch (default: now)."""
+        pending = _Pending(topic, key, value, headers, partition, timestamp)
         self._pending.append(pending)
         self._send(pending)
         return pending
@@ -79,6 +82,8 @@ class BatchProducer:
             options["headers"] = pending.headers
         if pending.partition is not None:
             options["partition"] = pending.partition
+        if pending.timestamp:
+            options["timestamp"] = pending.timestamp
         while True:
             try:
                 self._producer.produce(pending.topic, key=pending.key, value=pending.value,

@@ -35,14 +35,19 @@ class BatchLoop:
     def __init__(self, bootstrap: str, group: str, topics: list[str], handle: Handler, *,
                  take_max: int, fill_wait_s: float = 0.0, adopt_from: list[str] | None = None,
                  on_assign: Rebalance | None = None, on_revoke: Rebalance | None = None,
+                 assignment: str = "cooperative-sticky", label: str | None = None,
                  startup_timeout_s: float = 120.0) -> None:
         self.bootstrap, self.group, self.topics, self.handle = bootstrap, group, topics, handle
         self.take_max, self.fill_wait_s = take_max, fill_wait_s
         self.adopt_from = adopt_from or []
         self.on_assign, self.on_revoke = on_assign, on_revoke
+        # "range" gives each member the same partition numbers of every topic (topics of
+        # equal partition counts): what a stage joining two topics on local state needs
+        self.assignment = assignment
         self.startup_timeout_s = startup_timeout_s
         self.ready = False  # joined, and the first assignment's callback done
-        self.group_label = group.rpartition("-sender-")[2] if "-sender-" in group else "sink"
+        self.group_label = label or (group.rpartition("-sender-")[2] if "-sender-" in group
+                                     else "sink")
         self._stopping = False
         self._consumer: Consumer | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{group}")
@@ -82,7 +87,7 @@ class BatchLoop:
                 log.info("new group %s continues from %s on %d partition(s)", self.group,
                          self.adopt_from, taken)
         consumer = Consumer(consumer_config(self.bootstrap, self.group, **{
-            "partition.assignment.strategy": "cooperative-sticky",
+            "partition.assignment.strategy": self.assignment,
             # the broker answers a fetch as soon as a record arrives: a long wait costs no
             # latency, and an idle worker does not poll the broker 100 times a second
             "fetch.wait.max.ms": 500, "session.timeout.ms": 10000,

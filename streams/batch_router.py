@@ -44,6 +44,7 @@ class CriticalRouter(LoopStage):
         # one consumer for both topics: one group joined once, its offsets adopted once
         self.loops = [BatchLoop(settings.kafka_bootstrap, f"{settings.app_id}-router-critical",
                                 topics_of(Priority.CRITICAL), self.handle, take_max=500,
+                                label="router-critical",
                                 adopt_from=earlier_groups(settings.app_id),
                                 startup_timeout_s=settings.startup_timeout_s)]
 

@@ -78,7 +78,7 @@ class BatchSender(LoopStage):
         self.dead = DeadLetters(dead_letter_sender(self._dlq_producer),
                                 settings.max_payload_bytes)
         self.ledger = ChangelogStore(bootstrap, ledger_changelog(settings.app_id, priority),
-                                     self.producer)
+                                     self.producer, settings.state_dir)
         self.bulk = BulkCalls(self, settings.mail_from, self._one_by_one) if uses_batch_api(
             priority, settings, chain) else None
         # a batch API call is worth waiting for; an email to send one by one is not
@@ -98,6 +98,7 @@ class BatchSender(LoopStage):
     async def close(self) -> None:
         self.producer.close()
         self._dlq_producer.close()
+        self.ledger.close()
 
     def _assigned(self, partitions: list[int]) -> None:
         """In the consume call, before any record of these partitions is returned."""

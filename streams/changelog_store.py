@@ -1,11 +1,11 @@
 """State of the batch engine: local maps whose truth is a Kafka topic.
 
-``ChangelogStore`` (the idempotency ledger) keeps one map per assigned partition of a
-compacted changelog topic, co-partitioned with the commands: restored from the changelog
-when a partition is assigned, dropped when it is revoked, written through to the changelog
-with every change. The format is Faust's (JSON key and value), so a ledger written by a
-Faust table reads here. Nothing lives only on local disk: a deleted local store, a moved
-partition and a kill -9 all restore from the topic.
+``ChangelogStore`` (the idempotency ledgers, the profiles) keeps the assigned partitions of a
+compacted changelog topic on local disk, co-partitioned with what it serves: restored from
+the changelog when a partition is assigned, written through to the changelog with every
+change. The format is Faust's (JSON key and value), so state written by a Faust table reads
+here. Nothing lives only on local disk: a deleted local store, a moved partition and a
+kill -9 all restore from the topic.
 
 ``SuppressionView`` merges the suppression change topic (kept forever, small) into a map of
 every recipient key; it catches up before each batch.
@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from flowmail.kafka_config import consumer_config
 from streams.batch_io import BatchProducer
+from streams.local_store import DiskMaps
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,11 @@ def _reader(bootstrap: str, name: str, **overrides: Any) -> Consumer:
 
 def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int],
                 apply: Callable[[int, bytes | None, bytes | None], None],
-                timeout_s: float = 120.0) -> dict[int, int]:
-    """Feed every record of ``partitions`` (from the start to today's end) to ``apply``;
-    returns the offset each partition was read up to."""
+                timeout_s: float = 120.0, starts: dict[int, int] | None = None
+                ) -> dict[int, int]:
+    """Feed every record of ``partitions`` (from ``starts``, else the beginning, to today's
+    end) to ``apply``; returns the offset each partition was read up to."""
+    starts = starts or {}
     reader = _reader(bootstrap, topic)
     try:
         ends, read_up_to = {}, {}
@@ -44,11 +48,12 @@ def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int],
             low, high = reader.get_watermark_offsets(TopicPartition(topic, partition),
                                                      timeout=10)
             read_up_to[partition] = high
-            if high > low:
+            if high > max(low, starts.get(partition, low)):
                 ends[partition] = high
         if not ends:
             return read_up_to
-        reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        reader.assign([TopicPartition(topic, p, max(starts.get(p, OFFSET_BEGINNING),
+                                                    OFFSET_BEGINNING)) for p in ends])
         deadline = time.monotonic() + timeout_s
         while ends:
             if time.monotonic() > deadline:
@@ -67,44 +72,77 @@ def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int],
 
 
 class ChangelogStore:
-    def __init__(self, bootstrap: str, topic: str, producer: BatchProducer) -> None:
+    """Partitions of a compacted changelog, held on local disk (streams/local_store.py).
+
+    A revoked partition's rows stay, with the changelog offset they were read up to: when it
+    comes back (an eager rebalance gives every partition back at once), only what was
+    written since is read. A copy older than ``CATCH_UP_MAX_AGE_S`` is read again from the
+    start: compaction may have dropped tombstones since."""
+
+    CATCH_UP_MAX_AGE_S = 3600.0
+    APPLY_CHUNK = 5000
+
+    def __init__(self, bootstrap: str, topic: str, producer: BatchProducer,
+                 state_dir: Path) -> None:
         self.bootstrap, self.topic, self.producer = bootstrap, topic, producer
-        self._partitions: dict[int, dict[str, str]] = {}
+        self._rows = DiskMaps(state_dir, topic)
+        self._held: set[int] = set()
+        self._read_up_to: dict[int, tuple[int, float]] = {}  # offset, when (monotonic)
 
     @property
     def partitions(self) -> set[int]:
-        return set(self._partitions)
+        return set(self._held)
 
     def restore(self, partitions: Iterable[int], timeout_s: float = 120.0) -> int:
-        """Read the changelog of partitions not yet held; returns the entries now held."""
-        wanted = [p for p in partitions if p not in self._partitions]
-        maps: dict[int, dict[str, str]] = {p: {} for p in wanted}
+        """Read the changelog of partitions not yet held; returns the entries they hold."""
+        wanted = sorted(set(partitions) - self._held)
+        starts: dict[int, int] = {}
+        now = time.monotonic()
+        for partition in wanted:
+            kept = self._read_up_to.get(partition)
+            if kept is not None and now - kept[1] < self.CATCH_UP_MAX_AGE_S:
+                starts[partition] = kept[0]
+            else:
+                self._rows.clear(partition)
+        changes: list[tuple[int, str, str | None]] = []
 
         def apply(partition: int, key: bytes | None, value: bytes | None) -> None:
             if key is None:
                 return
-            name = json.loads(key)
-            if value is None:
-                maps[partition].pop(name, None)
-            else:
-                maps[partition][name] = json.loads(value)
+            changes.append((partition, json.loads(key),
+                            None if value is None else value.decode()))
+            if len(changes) >= self.APPLY_CHUNK:
+                self._rows.apply(changes)
+                changes.clear()
 
-        read_to_end(self.bootstrap, self.topic, wanted, apply, timeout_s)
-        self._partitions.update(maps)
-        return sum(len(m) for m in maps.values())
+        read_up_to = read_to_end(self.bootstrap, self.topic, wanted, apply, timeout_s, starts)
+        self._rows.apply(changes)
+        for partition in wanted:
+            self._read_up_to[partition] = (read_up_to.get(partition, 0), now)
+        self._held.update(wanted)
+        return self._rows.count(wanted)
 
     def drop(self, partitions: Iterable[int]) -> None:
-        for partition in partitions:
-            self._partitions.pop(partition, None)
+        """No longer ours: kept on disk, caught up if it comes back."""
+        self._held.difference_update(partitions)
 
-    def get(self, partition: int, key: str) -> str | None:
-        return self._partitions[partition].get(key)
+    def get(self, partition: int, key: str) -> Any:
+        raw = self._rows.get(partition, key)
+        return None if raw is None else json.loads(raw)
 
-    def put(self, partition: int, key: str, value: str) -> None:
+    def put(self, partition: int, key: str, value: Any) -> None:
         """Locally now; on the broker once the producer's next flush returns."""
-        self._partitions[partition][key] = value
-        self.producer.produce(self.topic, json.dumps(key).encode(), json.dumps(value).encode(),
+        raw = json.dumps(value)
+        self._rows.put(partition, key, raw)
+        self.producer.produce(self.topic, json.dumps(key).encode(), raw.encode(),
                               partition=partition)
+
+    def values(self, partition: int) -> Iterator[Any]:
+        for raw in self._rows.values(partition):
+            yield json.loads(raw)
+
+    def close(self) -> None:
+        self._rows.close()
 
 
 class SuppressionView:

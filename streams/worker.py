@@ -21,13 +21,14 @@ from processors.rendering import Renderer
 from processors.routing import ROUTES
 from processors.suppression import merge, scope_for
 from streams import metrics
-from streams.agents import retry, router, suppressions
+from streams.agents import retry, suppressions
 from streams.app import create_app
 from streams.batch_router import CriticalRouter
 from streams.batch_sender import BatchSender
 from streams.batch_sink import BatchSink
 from streams.changelog_store import SuppressionView
 from streams.dlq import DeadLetters, faust_sender
+from streams.domain_router import DomainRouter
 from streams.groups import earlier_groups
 from streams.precedence import Precedence, SharedUrgency, urgency_file
 from streams.sending import provider_chains, sender_renderer
@@ -80,7 +81,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     engine: list[BatchStage] = []
     view: SuppressionView | None = None
     if "router" in agents:
-        router.register(app, settings, schemas, dead)
+        engine.append(DomainRouter(settings, schemas))
         if not critical_apart:
             engine.append(CriticalRouter(settings, schemas, precedence))
     if "sender" in agents:
