@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from flowmail.vocab import RejectReason
 from processors.errors import RejectedInput
@@ -38,10 +39,34 @@ def deliverable_address(field: str, address: str) -> str:
         raise RejectedInput(RejectReason.INVALID_ADDRESS, f"{field}: {err}") from err
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# ASCII dot-atom @ LDH host names with a letters-only top-level domain: what nearly every
+# address is, and what email_validator accepts unchanged but for the domain's case
+_PLAIN = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})")
+_SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def plain_address(address: str) -> str | None:
+    """The normalized form of a plain address without asking email_validator (30 us a call,
+    a twentieth of a campaign email's CPU), or None for anything it must judge: non-ASCII,
+    quoted or over-long parts, "--" labels (IDNA), special-use names. Tested against
+    email_validator on generated addresses (tests/unit/test_validation_addresses.py)."""
+    match = _PLAIN.fullmatch(address)
+    if match is None or len(match[1]) > 64 or len(address) > 254 or len(match[2]) > 253:
+        return None
+    domain = match[2].lower()
+    if "--" in domain or domain.rpartition(".")[2] in _SPECIAL or any(
+            domain == name or domain.endswith("." + name) for name in _SPECIAL):
+        return None
+    return f"{match[1]}@{domain}"
+
+
 @lru_cache(maxsize=65536)
 def _normalized(address: str) -> str:
     """Cached: shop addresses repeat on every event, customers on every email they get."""
-    return validate_email(address, check_deliverability=False).normalized
+    return plain_address(address) or validate_email(address,
+                                                    check_deliverability=False).normalized
 
 
 def required_text(field: str, value: str | None) -> str:
