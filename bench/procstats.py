@@ -15,6 +15,7 @@ class _Watched:
     cpu_end: float = 0.0
     peak_rss: int = 0
     start_rss: int = 0
+    rss_by_second: list[float] = field(default_factory=list)  # MiB, one a second
 
 
 @dataclass
@@ -38,16 +39,22 @@ class ProcessStats:
         self._thread.start()
         return self
 
-    def _sample(self) -> None:
+    def _sample(self, record: bool = False) -> None:
         for watched in self._watched.values():
             try:
-                watched.peak_rss = max(watched.peak_rss, watched.process.memory_info().rss)
+                rss = watched.process.memory_info().rss
             except psutil.Error:
-                pass  # exited: keep what was seen
+                continue  # exited: keep what was seen
+            watched.peak_rss = max(watched.peak_rss, rss)
+            if record:
+                watched.rss_by_second.append(round(rss / 2**20, 1))
 
     def _poll(self) -> None:
+        per_second = max(1, round(1 / self.interval_s))
+        ticks = 0
         while not self._stop.wait(self.interval_s):
-            self._sample()
+            ticks += 1
+            self._sample(record=ticks % per_second == 0)
 
     def stop(self) -> dict[str, dict[str, float]]:
         self._sample()
@@ -63,5 +70,6 @@ class ProcessStats:
                 watched.cpu_end = watched.cpu_start
             report[name] = {"cpu_s": round(watched.cpu_end - watched.cpu_start, 2),
                             "start_rss_mb": round(watched.start_rss / 2**20, 1),
-                            "peak_rss_mb": round(watched.peak_rss / 2**20, 1)}
+                            "peak_rss_mb": round(watched.peak_rss / 2**20, 1),
+                            "rss_mb_by_second": watched.rss_by_second}
         return report

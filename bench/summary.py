@@ -72,6 +72,9 @@ def summarize(options: Any, work: Workload, stamps: list[float],
         "cpu_s": {name: p["cpu_s"] for name, p in processes.items()},
         "peak_rss_mb": {name: p["peak_rss_mb"] for name, p in processes.items()},
         "start_rss_mb": {name: p.get("start_rss_mb", 0.0) for name, p in processes.items()},
+        "rss_mb_by_second": {name: p.get("rss_mb_by_second", [])
+                             for name, p in processes.items() if name.startswith(("worker",
+                                                                                 "critical"))},
         "throughput_per_s": [timeline.get(s, 0) for s in range(int(elapsed) + 1)],
         "latencies_ms": {p: sorted(round(x, 1) for x in v) for p, v in by_priority.items()},
     }

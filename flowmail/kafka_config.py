@@ -14,6 +14,7 @@ from typing import Any
 KAFKA_LOG = logging.getLogger("flowmail.kafka")
 # librdkafka's name for Java's murmur2 (random only for null keys, which flowmail never uses)
 PARTITIONER = "murmur2_random"
+PREFETCH_KIB = 2048
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
@@ -24,7 +25,11 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
     """Commits only by hand, after the batch's writes are acknowledged (at least once);
-    a group with no committed offset starts at the earliest record, as Faust's does."""
+    a group with no committed offset starts at the earliest record, as Faust's does.
+
+    Prefetch: librdkafka keeps up to 64 MiB fetched ahead per consumer by default, and a
+    worker process has six; behind a million-command backlog that was most of its memory.
+    2 MiB is a thousand commands or more, what a batch takes."""
     return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
             "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
-            "logger": KAFKA_LOG, **overrides}
+            "queued.max.messages.kbytes": PREFETCH_KIB, "logger": KAFKA_LOG, **overrides}

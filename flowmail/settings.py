@@ -37,6 +37,8 @@ class Settings:
                        default="flowmail")
     worker_processes: int = _doc("Processes `flowmail worker` starts, each a full member of "
                                  "every consumer group; 0: one per CPU core.", default=0)
+    event_loop: str = _doc("Event loop of the worker processes: uvloop or asyncio "
+                           "(docs/performance.md).", default="uvloop")
     critical_lane: bool = _doc("`flowmail worker` also starts the critical lane, a process "
                                "that alone routes and sends security mail (password resets, "
                                "sign-ups); the other processes leave it to that one.",
@@ -186,6 +188,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.smtp_tls not in {"none", "starttls", "tls"}:
         raise SettingsError(
             f"FLOWMAIL_SMTP_TLS={settings.smtp_tls!r}: use none, starttls or tls")
+    if settings.event_loop not in {"uvloop", "asyncio"}:
+        raise SettingsError(
+            f"FLOWMAIL_EVENT_LOOP={settings.event_loop!r}: use uvloop or asyncio")
     return settings
 
 

@@ -62,7 +62,7 @@ def plain_address(address: str) -> str | None:
     return f"{match[1]}@{domain}"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _normalized(address: str) -> str:
     """Cached: shop addresses repeat on every event, customers on every email they get."""
     return plain_address(address) or validate_email(address,

@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from flowmail.kafka_config import consumer_config
+from streams import memory
 from streams.batch_io import BatchProducer
 from streams.local_store import DiskMaps
 
@@ -117,6 +118,7 @@ class ChangelogStore:
 
         read_up_to = read_to_end(self.bootstrap, self.topic, wanted, apply, timeout_s, starts)
         self._rows.apply(changes)
+        memory.trim()  # the history read is freed; give it back
         for partition in wanted:
             self._read_up_to[partition] = (read_up_to.get(partition, 0), now)
         self._held.update(wanted)

@@ -27,7 +27,7 @@ from flowmail.avro import registry
 from flowmail.settings import Settings
 from flowmail.vocab import Priority
 from processors.suppression import merge
-from streams import metrics
+from streams import event_loop, memory, metrics
 from streams.agents import suppressions
 from streams.batch_loop import LoopStage
 from streams.batch_router import CriticalRouter
@@ -110,15 +110,18 @@ async def serve(settings: Settings, provider_name: str | None) -> None:
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.web_port).start()
     lag = asyncio.create_task(metrics.measure_loop_lag())
+    trimming = asyncio.create_task(memory.trim_forever())
     running = asyncio.create_task(lane.run())
     try:
         await running  # ends when stopped (each stage finishes its batch and commits)
     finally:
         lag.cancel()
+        trimming.cancel()
         await runner.cleanup()
 
 
 def run(settings: Settings, provider_name: str | None, loglevel: str = "info") -> None:
     logging.basicConfig(level=loglevel.upper(),
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    event_loop.install(settings.event_loop)
     asyncio.run(serve(settings, provider_name))

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-CACHE_KIB = 16 * 1024   # SQLite's page cache per store: the memory a store may take
+CACHE_KIB = 4 * 1024    # SQLite's page cache per store: the memory a store may take
 SCAN_PAGE = 512         # rows read per query of a scan
 
 

@@ -20,7 +20,7 @@ from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES
 from processors.suppression import merge, scope_for
-from streams import metrics
+from streams import event_loop, memory, metrics
 from streams.agents import retry, suppressions
 from streams.app import create_app
 from streams.batch_router import CriticalRouter
@@ -115,6 +115,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         run_engine(app, settings, engine, view)
 
     app.task(metrics.measure_loop_lag)
+    app.task(memory.trim_forever)
 
     @app.page("/metrics")
     async def metrics_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
@@ -242,6 +243,7 @@ def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
 def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],
         provider_name: str | None, loglevel: str = "info", critical_apart: bool = False
         ) -> None:
+    event_loop.install(settings.event_loop)
     app = build_worker_app(settings, agents, priorities, provider_name, critical_apart)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust keeps a terminal spinner at WARNING and above, and for it sets the root logger to

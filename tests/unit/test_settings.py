@@ -25,6 +25,8 @@ def test_bad_values_name_the_variable():
         load_settings({"FLOWMAIL_SMTP_PORT": "smtp"})
     with pytest.raises(SettingsError, match="FLOWMAIL_SMTP_TLS"):
         load_settings({"FLOWMAIL_SMTP_TLS": "maybe"})
+    with pytest.raises(SettingsError, match="FLOWMAIL_EVENT_LOOP"):
+        load_settings({"FLOWMAIL_EVENT_LOOP": "trio"})
 
 
 def test_secrets_are_not_shown():
