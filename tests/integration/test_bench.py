@@ -57,10 +57,15 @@ def test_backlog_reports_critical_latency_behind_a_campaign(settings, stack, tmp
     assert result["latency_ms"]["critical"]["count"] == 4
 
 
-def test_one_worker_process(settings, stack, tmp_path):
-    """The default is one worker process per core (checked above); one process stays
-    measurable for comparison (the scaling table)."""
-    result = run_bench(settings, Options(n=120, provider="smtp", workers=1,
+@pytest.mark.parametrize("processes", [1, 4])
+def test_fewer_and_more_worker_processes_than_cores(settings, stack, tmp_path, processes):
+    """The default is one worker process per core (checked above); the scaling table's other
+    rows (docs/perf/scaling) in small: every email once, each process measured."""
+    result = run_bench(settings, Options(n=120, provider="smtp", workers=processes,
                                          limits=False, report_dir=tmp_path))
-    _check(result, 120, workers=("worker-0",))
-    assert result["workers"] == 1 and "worker-1" not in result["cpu_s"]
+    names = [f"worker-{i}" for i in range(processes)]
+    _check(result, 120, workers=names)
+    assert result["workers"] == processes
+    assert sorted(k for k in result["cpu_s"] if k.startswith("worker")) == names
+    for name in names:  # the memory of each process, every second of the run
+        assert result["start_rss_mb"][name] > 0 and name in result["rss_mb_by_second"]
