@@ -64,6 +64,11 @@ class BatchProducer:
                           "compression.type": "lz4", **overrides}))
         self._pending: list[_Pending] = []
 
+    @property
+    def waiting(self) -> int:
+        """Writes produced since the last flush and not yet acknowledged by it."""
+        return len(self._pending)
+
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 headers: list[tuple[str, bytes]] | None = None,
                 partition: int | None = None, timestamp: int | None = None) -> _Pending:

@@ -53,8 +53,8 @@ def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int],
                 ends[partition] = high
         if not ends:
             return read_up_to
-        reader.assign([TopicPartition(topic, p, max(starts.get(p, OFFSET_BEGINNING),
-                                                    OFFSET_BEGINNING)) for p in ends])
+        reader.assign([TopicPartition(topic, p, starts.get(p, OFFSET_BEGINNING))
+                       for p in ends])
         deadline = time.monotonic() + timeout_s
         while ends:
             if time.monotonic() > deadline:

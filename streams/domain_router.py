@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 STAGE = "router"
 FANOUT_APP_HEADER = "flowmail-app-id"
 FANOUT_CHUNK = 256          # profiles turned into commands between two turns of the loop
-FANOUT_FLUSH_EVERY = 8192   # commands produced between two awaited flushes (memory bound)
+FANOUT_FLUSH_EVERY = 8192   # writes waiting for the broker before a flush (memory bound)
 ROUTED_ELSEWHERE = frozenset(topics_of(Priority.CRITICAL))  # streams/batch_router.py
 
 
@@ -164,19 +164,17 @@ class DomainRouter(LoopStage):
         now = int(time.time() * 1000)
         published = record.timestamp if record.timestamp > 0 else now
         partition = record.partition
-        rejected = produced = 0
+        rejected = 0
         try:
             event = self.registry.decode("campaign.launched-value", record.value or b"")
             chunk: list[dict[str, Any]] = []
             for profile in self.profiles.values(partition):
                 if profile and profile.get("partition", partition) == partition:
                     chunk.append(profile)
-                if len(chunk) < FANOUT_CHUNK:
-                    continue
-                produced, rejected = await self._fan_out_chunk(event, chunk, published, now,
-                                                               produced, rejected)
-                chunk = []
-            await self._fan_out_chunk(event, chunk, published, now, produced, rejected)
+                if len(chunk) == FANOUT_CHUNK:
+                    rejected += await self._fan_out_chunk(event, chunk, published, now)
+                    chunk = []
+            rejected += await self._fan_out_chunk(event, chunk, published, now)
         except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
             await self.dead.reject(record, err, stage=STAGE)
             return
@@ -186,17 +184,16 @@ class DomainRouter(LoopStage):
         metrics.EVENTS_ROUTED.labels(CAMPAIGN_FANOUT).inc()
 
     async def _fan_out_chunk(self, event: dict[str, Any], chunk: list[dict[str, Any]],
-                             published: int, now: int, produced: int, rejected: int
-                             ) -> tuple[int, int]:
+                             published: int, now: int) -> int:
+        """Produce one chunk's commands; returns the profiles it skipped."""
         commands, skipped = fan_out_campaign(event, "campaign.launched", chunk, published,
                                              now, self.unsubscribe_secret, self.key_secret)
         self._publish(self._encode(commands))
-        before, produced = produced, produced + len(commands)
-        if produced // FANOUT_FLUSH_EVERY != before // FANOUT_FLUSH_EVERY:
+        if self.producer.waiting >= FANOUT_FLUSH_EVERY:
             await self.producer.flush()  # bounds what waits in memory for the broker
         else:
             await asyncio.sleep(0)  # the senders of this process get a turn
-        return produced, rejected + skipped
+        return skipped
 
     def _own_copy(self, record: SourceRecord) -> bool:
         origin = next((value for name, value in record.headers or ()
