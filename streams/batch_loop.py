@@ -50,6 +50,8 @@ class BatchLoop:
                                      else "sink")
         self._stopping = False
         self._consumer: Consumer | None = None
+        # the last offsets committed asynchronously, per (topic, partition)
+        self._in_flight: dict[tuple[str, int], TopicPartition] = {}
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{group}")
 
     async def run(self) -> None:
@@ -102,24 +104,36 @@ class BatchLoop:
         self.ready = True
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # the next owner starts where this one's last commit ends: make sure it arrived
+        handed = {(tp.topic, tp.partition) for tp in partitions}
+        last = [tp for key, tp in self._in_flight.items() if key in handed]
+        for key in handed:
+            self._in_flight.pop(key, None)
+        self._commit(last)
         if self.on_revoke is not None:
             self.on_revoke([tp.partition for tp in partitions])
 
     def _commit_and_take(self, offsets: list[TopicPartition]) -> list[Any]:
-        """Wait for the first record only: what else is there comes with it (no added
-        latency when idle, big batches under load)."""
-        self._commit(offsets)
+        """Commit without waiting for the broker's answer (a synchronous commit held the next
+        batch back 5-30 ms, measured in the critical lane during a campaign), then wait for
+        the first record only: what else is there comes with it (no added latency when idle,
+        big batches under load)."""
+        self._commit(offsets, asynchronous=True)
         assert self._consumer is not None
         first = self._consumer.consume(1, timeout=IDLE_WAIT_S)
         if not first or self.take_max == 1:
             return first
         return first + self._consumer.consume(self.take_max - 1, timeout=self.fill_wait_s)
 
-    def _commit(self, offsets: list[TopicPartition]) -> None:
+    def _commit(self, offsets: list[TopicPartition], asynchronous: bool = False) -> None:
+        """At least once either way: a commit that fails (or is lost with the process) makes
+        the batch be read again, and the ledgers skip what was sent."""
         if not offsets or self._consumer is None:
             return
+        if asynchronous:
+            self._in_flight.update({(tp.topic, tp.partition): tp for tp in offsets})
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException as err:  # read again after a rebalance; ledgers skip them
             log.warning("%s: commit failed (%s)", self.group, err)
 

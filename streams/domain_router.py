@@ -36,6 +36,7 @@ from streams.batch_loop import BatchLoop, LoopStage
 from streams.changelog_store import ChangelogStore
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
+from streams.precedence import Precedence
 from streams.topics import CAMPAIGN_FANOUT, COMMAND_SUBJECT, PROFILES
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,10 @@ def router_topics() -> list[str]:
 
 
 class DomainRouter(LoopStage):
-    def __init__(self, settings: Settings, registry: SchemaRegistry) -> None:
+    def __init__(self, settings: Settings, registry: SchemaRegistry,
+                 precedence: Precedence | None = None) -> None:
         self.registry = registry
+        self.precedence = precedence or Precedence()
         self.max_bytes = settings.max_payload_bytes
         self.key_secret = settings.pseudonym_secret.encode()
         self.unsubscribe_secret = settings.unsubscribe_secret.encode()
@@ -89,7 +92,9 @@ class DomainRouter(LoopStage):
 
     async def handle(self, records: list[SourceRecord]) -> None:
         """Events first, fan-outs after: a campaign's thousands of commands do not hold up
-        the order confirmations taken with it."""
+        the order confirmations taken with it. While the critical lane handles a batch, the
+        router waits as the senders do (its writes keep the broker busy)."""
+        await self.precedence.wait_turn()
         fanouts = []
         for record in records:
             if record.topic == CAMPAIGN_FANOUT:
@@ -186,6 +191,7 @@ class DomainRouter(LoopStage):
     async def _fan_out_chunk(self, event: dict[str, Any], chunk: list[dict[str, Any]],
                              published: int, now: int) -> int:
         """Produce one chunk's commands; returns the profiles it skipped."""
+        await self.precedence.wait_turn()
         commands, skipped = fan_out_campaign(event, "campaign.launched", chunk, published,
                                              now, self.unsubscribe_secret, self.key_secret)
         self._publish(self._encode(commands))

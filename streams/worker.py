@@ -81,7 +81,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     engine: list[BatchStage] = []
     view: SuppressionView | None = None
     if "router" in agents:
-        engine.append(DomainRouter(settings, schemas))
+        engine.append(DomainRouter(settings, schemas, precedence))
         if not critical_apart:
             engine.append(CriticalRouter(settings, schemas, precedence))
     if "sender" in agents:

@@ -63,3 +63,22 @@ async def test_one_task_per_process_watches_the_lease_however_many_senders_wait(
         assert not any(task.done() for task in waiting)
     await asyncio.wait_for(asyncio.gather(*waiting), 5)
     assert looks < 64 + 200, looks
+
+
+async def test_the_router_gives_way_while_the_lane_handles_a_batch(tmp_path):
+    """The router's fan-outs fill the broker the lane needs: it waits as the senders do."""
+    from flowmail.avro import registry
+    from flowmail.settings import Settings
+    from streams.domain_router import DomainRouter
+
+    lane = Precedence(SharedUrgency(tmp_path / "w.urgent"))
+    router = DomainRouter(Settings(home=tmp_path), registry(),
+                          Precedence(SharedUrgency(tmp_path / "w.urgent")))
+    try:
+        with lane.urgent():
+            handled = asyncio.create_task(router.handle([]))
+            await asyncio.sleep(0.05)
+            assert not handled.done()
+        await asyncio.wait_for(handled, 5)
+    finally:
+        await router.close()
