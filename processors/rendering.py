@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import css_inline
@@ -34,6 +34,15 @@ from processors.errors import AttachmentFailed, RejectedInput
 from processors.i18n import LocaleFormats, load_translations
 from processors.locales import DEFAULT, SUPPORTED
 from processors.pdf import Formatters, invoice_pdf, order_pdf, warm_fonts
+from processors.skeleton import (
+    SUBJECT,
+    Hole,
+    HoleMisuse,
+    Parts,
+    Skeleton,
+    passing_holes,
+    shape_of,
+)
 from processors.validation import header_safe
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,7 @@ PDF_OF = {EmailType.INVOICE: ("invoice-{invoice_id}.pdf", invoice_pdf),
 # delivery event and a metric record the missing document); an invoice, whose PDF is the
 # document, is retried and then failed with an alert (AttachmentFailed).
 PDF_OPTIONAL = frozenset({EmailType.ORDER_CONFIRMATION})
+MAX_SHAPES = 4096  # (type, locale, shop, which values are empty): cleared when full
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,9 @@ def _environment(locale: str, template_dir: Path) -> LocaleKit:
     translations = load_translations(template_dir / "locale", locale)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     formats = LocaleFormats(locale)
-    env.filters.update(money=formats.money, date=formats.date, datetime=formats.datetime,
-                       number=formats.number, safe_url=safe_url)
+    env.filters.update({name: passing_holes(name, function) for name, function in (
+        ("money", formats.money), ("date", formats.date), ("datetime", formats.datetime),
+        ("number", formats.number), ("safe_url", safe_url))})
     env.globals["status_label"] = lambda status: translations.gettext(
         SHIPMENT_STATUS.get(status, SHIPMENT_STATUS["UNKNOWN"]))
     env.globals["html_lang"] = locale.replace("_", "-")
@@ -129,6 +140,8 @@ class Renderer:
         self._on_fallback = on_locale_fallback or (lambda _: None)
         self._sandbox = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
         self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+        # security mail's rendered shapes (processors/skeleton.py); False: render directly
+        self._shapes: dict[tuple[Any, ...], Skeleton | Literal[False]] = {}
 
     def kit(self, locale: str) -> LocaleKit:
         if locale not in SUPPORTED:
@@ -156,24 +169,61 @@ class Renderer:
 
     def render(self, command: EmailCommand) -> RenderedEmail:
         kit = self.kit(command.locale)
-        env = kit.env
         folder = command.email_type.value
-        context = dict(command.template_data)
-        context["brand"] = self._brands.get(command.shop_id, self._brand_default)
         try:
-            if command.email_type is EmailType.MARKETING_CAMPAIGN:
-                context["variant"] = self._sandboxed_variant(context)
-            subject = env.get_template(f"{folder}/subject.txt").render(context).strip()
-            context["subject"] = subject
-            html = self._inliner.inline(env.get_template(f"{folder}/body.html").render(context))
-            text = env.get_template(f"{folder}/body.txt").render(context)
+            parts = self._from_shape(kit, command) or self._direct(kit, command,
+                                                                    command.template_data)
             attachments, missing = self._attachments(command, kit)
         except (RejectedInput, AttachmentFailed):
             raise
         except (TemplateError, SecurityError, KeyError, TypeError, ValueError) as err:
             raise RejectedInput(RejectReason.RENDER_FAILED,
                                 f"{folder}/{command.locale}: {type(err).__name__}: {err}") from err
-        return RenderedEmail(header_safe("subject", subject), html, text, attachments, missing)
+        return RenderedEmail(header_safe("subject", parts.subject), parts.html, parts.text,
+                             attachments, missing)
+
+    def _direct(self, kit: LocaleKit, command: EmailCommand, data: dict[str, Any],
+                holed: bool = False) -> Parts:
+        """``holed``: the data holds holes, and the HTML gets the subject's (a fill writes
+        the stripped subject there, as here)."""
+        env, folder = kit.env, command.email_type.value
+        context = dict(data)
+        context["brand"] = self._brands.get(command.shop_id, self._brand_default)
+        if command.email_type is EmailType.MARKETING_CAMPAIGN:
+            context["variant"] = self._sandboxed_variant(context)
+        subject = env.get_template(f"{folder}/subject.txt").render(context).strip()
+        context["subject"] = Hole(SUBJECT) if holed else subject
+        return Parts(subject,
+                     self._inliner.inline(env.get_template(f"{folder}/body.html").render(context)),
+                     env.get_template(f"{folder}/body.txt").render(context))
+
+    def _from_shape(self, kit: LocaleKit, command: EmailCommand) -> Parts | None:
+        """Security mail: its shape's output filled in (processors/skeleton.py); None when
+        the email is to be rendered directly."""
+        shape = shape_of(command.email_type, command.locale, command.shop_id,
+                         command.template_data)
+        if shape is None:
+            return None
+        known = self._shapes.get(shape.key)
+        if known is None:  # the first of its shape: rendered both ways, and compared
+            direct = self._direct(kit, command, command.template_data)
+            try:
+                skeleton: Skeleton | None = Skeleton(self._direct(kit, command, shape.data,
+                                                                  holed=True))
+            except (TemplateError, HoleMisuse, TypeError, ValueError, KeyError):
+                skeleton = None
+            exact = skeleton is not None and skeleton.fill(shape.values,
+                                                           kit.env.filters) == direct
+            if not exact:
+                log.warning("%s/%s: personal values are used in a way a fill cannot repeat; "
+                            "rendered directly", command.email_type.value, command.locale)
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[shape.key] = skeleton if exact and skeleton else False
+            return direct
+        if known is False:
+            return None
+        return known.fill(shape.values, kit.env.filters)
 
     def _sandboxed_variant(self, context: dict[str, Any]) -> dict[str, Any]:
         variant = dict(context["variant"])
