@@ -29,7 +29,9 @@ from bench.sinks import BenchError, Sink, start_sink
 from bench.summary import loop_lag, machine, mean_batches, median_of, summarize
 from bench.workers import Workers, deadline_poll
 from bench.workload import EMAIL_TYPE_OF, Workload, build, scaled_mix
+from flowmail.kafka_config import client_config
 from flowmail.localstack import LocalStack
+from flowmail.opensearch_client import http_session
 from flowmail.publisher import Publisher, default_key
 from flowmail.settings import Settings
 from flowmail.supervisor import process_count
@@ -62,7 +64,7 @@ class Options:
 def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool = False) -> None:
     """Write the campaign's customers into the profiles table's changelog (as the router
     would have from their sign-ups), or tombstone them again after the run."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20,
+    producer = Producer(client_config(bootstrap) | {"acks": "all", "linger.ms": 20,
                          "compression.type": "lz4"})
     for person in profiles:
         value = None if remove else json.dumps(person).encode()
@@ -91,8 +93,9 @@ def searchable(settings: Settings, event_ids: list[str]) -> int:
     query = {"query": {"bool": {"filter": [{"terms": {"source_event_id": event_ids}},
                                            {"term": {"status": "sent"}}]}}}
     try:
-        answer = requests.post(f"{settings.opensearch_url}/{settings.index_prefix}-*/_count",
-                               json=query, timeout=10)
+        answer = http_session(settings).post(
+            f"{settings.opensearch_url}/{settings.index_prefix}-*/_count", json=query,
+            timeout=10)
     except requests.RequestException:
         return 0
     return int(answer.json().get("count", 0)) if answer.ok else 0

@@ -8,6 +8,8 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from flowmail.kafka_config import admin_config
+
 
 def produce_waiting(producer: Producer, topic: str, key: bytes, value: bytes | None,
                     **options: Any) -> None:
@@ -23,7 +25,7 @@ def produce_waiting(producer: Producer, topic: str, key: bytes, value: bytes | N
 
 def delete_topics(bootstrap: str, names: list[str]) -> None:
     """Best effort: a topic already gone, or left behind, harms no later run."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     for future in admin.delete_topics(names, operation_timeout=30).values():
         try:
             future.result()

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.kafka_io import delete_topics, produce_waiting
 from bench.sinks import SMTP_SOURCE, SmtpSink
+from flowmail.kafka_config import admin_config, client_config
 
 
 def smtp_sink_limit(dump_dir: Path, n: int, size_bytes: int, sessions: int = 8
@@ -37,13 +38,13 @@ def kafka_passthrough_limit(bootstrap: str, n: int, size_bytes: int, partitions:
                             ) -> dict[str, float]:
     """Produce ``n`` records (acks=all, idempotent, as flowmail's producers), then time one
     consumer group reading them and producing each to a second topic, flushed at the end."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     run = uuid.uuid4().hex[:8]
     source, target = f"bench.raw-in.{run}", f"bench.raw-out.{run}"
     for future in admin.create_topics([NewTopic(t, partitions, 1)
                                        for t in (source, target)]).values():
         future.result()
-    config = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+    config = client_config(bootstrap) | {"acks": "all", "enable.idempotence": True,
               "linger.ms": 5, "compression.type": "lz4"}
     try:
         payload = b"x" * size_bytes
@@ -53,7 +54,7 @@ def kafka_passthrough_limit(bootstrap: str, n: int, size_bytes: int, partitions:
             produce_waiting(producer, source, str(i).encode(), payload)
         producer.flush(60)
         produce_s = time.perf_counter() - began
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{run}",
+        consumer = Consumer(client_config(bootstrap) | {"group.id": f"bench-raw-{run}",
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})
         consumer.subscribe([source])
         forward = Producer(config)

@@ -14,10 +14,14 @@ from flowmail.vocab import Category, Priority, SuppressionReason
 
 def _settings() -> Any:
     """Settings with their secrets checked (or generated for the local stack)."""
+    from flowmail.kafka_config import use_security
+    from flowmail.kafka_security import KafkaSecurityError, security_of
     from flowmail.secrets import with_secrets
     try:
-        return with_secrets(load_settings())
-    except SettingsError as err:
+        settings = with_secrets(load_settings())
+        use_security(security_of(settings))  # checked once; every client of ours gets it
+        return settings
+    except (SettingsError, KafkaSecurityError) as err:
         raise click.ClickException(str(err)) from err
 
 
@@ -28,10 +32,11 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from confluent_kafka import KafkaException
 
+        from flowmail.kafka_security import KafkaSecurityError
         from streams.startup import StartupTimeout
         try:
             return super().invoke(ctx)
-        except StartupTimeout as err:
+        except (StartupTimeout, KafkaSecurityError) as err:
             raise click.ClickException(str(err)) from err
         except KafkaException as err:
             raise click.ClickException(

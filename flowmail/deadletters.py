@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from flowmail.kafka_config import producer_config
+from flowmail.kafka_config import client_config, producer_config
 from streams.dlq import HEADER_PREFIX
 from streams.topics import DLQ
 
@@ -47,7 +47,7 @@ class DeadLetter:
 
 def read(bootstrap: str, start: int = 0, limit: int | None = None) -> Iterator[DeadLetter]:
     """Dead letters from ``start`` to the current end of the (single-partition) DLQ."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowmail-dlq-tools",
+    consumer = Consumer(client_config(bootstrap) | {"group.id": "flowmail-dlq-tools",
                          "enable.auto.commit": False, "logger": QUIET})
     try:
         _, end = consumer.get_watermark_offsets(TopicPartition(DLQ, 0), timeout=10)
@@ -84,7 +84,7 @@ def original(bootstrap: str, letter: DeadLetter) -> tuple[bytes | None, bytes]:
     where = f"{topic}[{partition}]@{offset}"
     if not (topic and partition.isdigit() and offset.isdigit()):
         raise ReplayRefused(f"dead letter {letter.offset} is truncated and names no source")
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowmail-dlq-tools",
+    consumer = Consumer(client_config(bootstrap) | {"group.id": "flowmail-dlq-tools",
                          "enable.auto.commit": False, "logger": QUIET,
                          "fetch.max.bytes": 64 * 1024 * 1024,
                          "max.partition.fetch.bytes": 64 * 1024 * 1024})

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from flowmail.localstack import LocalStack
+from flowmail.opensearch_client import http_session
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from flowmail.settings import Settings
@@ -42,9 +43,10 @@ def indexed_count(settings: Settings, source_event_ids: list[str]) -> int:
     url = f"{settings.opensearch_url}/{settings.index_prefix}-*/_count"
     query = {"query": {"bool": {"filter": [{"terms": {"source_event_id": source_event_ids}},
                                            {"term": {"status": "sent"}}]}}}
+    session = http_session(settings)
     try:
-        requests.post(f"{settings.opensearch_url}/{settings.index_prefix}-*/_refresh", timeout=10)
-        answer = requests.post(url, json=query, timeout=10)
+        session.post(f"{settings.opensearch_url}/{settings.index_prefix}-*/_refresh", timeout=10)
+        answer = session.post(url, json=query, timeout=10)
     except requests.RequestException:
         return 0
     return answer.json().get("count", 0) if answer.ok else 0
@@ -115,8 +117,8 @@ def run_demo(settings: Settings, count: int = 16, timeout_s: float = 180.0) -> d
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
-    total = requests.get(f"{settings.opensearch_url}/{settings.index_prefix}-*/_count",
-                         timeout=10).json()["count"]
+    total = http_session(settings).get(
+        f"{settings.opensearch_url}/{settings.index_prefix}-*/_count", timeout=10).json()["count"]
     return {"emails_sent": len(delivered), "seconds": round(time.monotonic() - began, 1),
             "outbox": str(settings.outbox_dir), "index": f"{settings.index_prefix}-*",
             "documents_for_this_run": indexed, "documents_in_index": total}

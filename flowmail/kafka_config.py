@@ -11,16 +11,51 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flowmail.kafka_security import KafkaSecurity, security_of
+
 KAFKA_LOG = logging.getLogger("flowmail.kafka")
 # librdkafka's name for Java's murmur2 (random only for null keys, which flowmail never uses)
 PARTITIONER = "murmur2_random"
 PREFETCH_KIB = 2048
 
 
-def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+_security: KafkaSecurity | None = None
+
+
+def use_security(security: KafkaSecurity | None) -> None:
+    """The security every client of this process gets (None: read FLOWMAIL_KAFKA_* again)."""
+    global _security
+    _security = security
+
+
+def current_security() -> KafkaSecurity:
+    """What ``use_security`` set, else the ``FLOWMAIL_KAFKA_*`` settings, read once."""
+    global _security
+    if _security is None:
+        from flowmail.settings import load_settings
+        _security = security_of(load_settings())
+    return _security
+
+
+def client_config(bootstrap: str, security: KafkaSecurity | None = None,
+                  **overrides: Any) -> dict[str, Any]:
+    """Every confluent-kafka client flowmail creates starts here: the bootstrap servers and
+    the cluster's security (TLS, SASL), then the client's own settings."""
+    return {"bootstrap.servers": bootstrap,
+            **(security or current_security()).librdkafka(), **overrides}
+
+
+def producer_config(bootstrap: str, security: KafkaSecurity | None = None,
+                    **overrides: Any) -> dict[str, Any]:
     """Idempotent, acks=all, murmur2 placement; ``overrides`` tune batching."""
-    return {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-            "partitioner": PARTITIONER, "logger": KAFKA_LOG, **overrides}
+    return client_config(bootstrap, security, **{
+        "enable.idempotence": True, "acks": "all", "partitioner": PARTITIONER,
+        "logger": KAFKA_LOG, **overrides})
+
+
+def admin_config(bootstrap: str, security: KafkaSecurity | None = None,
+                 **overrides: Any) -> dict[str, Any]:
+    return client_config(bootstrap, security, **{"logger": KAFKA_LOG, **overrides})
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
@@ -30,6 +65,7 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
     Prefetch: librdkafka keeps up to 64 MiB fetched ahead per consumer by default, and a
     worker process has six; behind a million-command backlog that was most of its memory.
     2 MiB is a thousand commands or more, what a batch takes."""
-    return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-            "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
-            "queued.max.messages.kbytes": PREFETCH_KIB, "logger": KAFKA_LOG, **overrides}
+    return client_config(bootstrap, None, **{
+        "group.id": group, "enable.auto.commit": False, "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest", "queued.max.messages.kbytes": PREFETCH_KIB,
+        "logger": KAFKA_LOG, **overrides})

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from flowmail import kafka_config
 from flowmail.avro import ContractError, SchemaRegistry, registry
+from flowmail.kafka_security import KafkaSecurity
 from streams.topics import DOMAIN_TOPICS
 
 # librdkafka retries transient broker states itself (e.g. "coordinator load in progress" right
@@ -51,12 +52,14 @@ class PublishError(RuntimeError):
 
 class Publisher:
     def __init__(self, bootstrap: str, schemas: SchemaRegistry | None = None,
-                 **producer_config: Any) -> None:
+                 security: KafkaSecurity | None = None, **producer_config: Any) -> None:
+        """``security``: the cluster's TLS and SASL (default: the FLOWMAIL_KAFKA_* settings,
+        flowmail/kafka_security.py)."""
         self.schemas = schemas or registry()
         self._failures: list[str] = []
         self.delivered = 0
         self._producer = Producer(kafka_config.producer_config(
-            bootstrap, **{"linger.ms": 5, "compression.type": "lz4", **producer_config}))
+            bootstrap, security, **{"linger.ms": 5, "compression.type": "lz4", **producer_config}))
 
     def encode(self, event_type: str, event: dict[str, Any]) -> bytes:
         if event_type not in DOMAIN_TOPICS:

@@ -47,8 +47,44 @@ class Settings:
                           "(0-19): the kernel then runs security mail first.", default=10)
     kafka_bootstrap: str = _doc("Kafka bootstrap servers (host:port[,host:port]).",
                                 default="127.0.0.1:9092")
-    opensearch_url: str = _doc("OpenSearch base URL for the analytics sink.",
-                               default="http://127.0.0.1:9200")
+    kafka_security_protocol: str = _doc(
+        "How Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (managed "
+        "clusters: SASL_SSL). README: \"Connect to your cluster\".", default="PLAINTEXT")
+    kafka_sasl_mechanism: str = _doc("With SASL_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or "
+                                     "OAUTHBEARER (OIDC client credentials).", default="")
+    kafka_sasl_username: str = _doc("SASL user name (Confluent Cloud: the API key).",
+                                    default="")
+    kafka_sasl_password: str = _doc("SASL password (secret: the environment, or a file named "
+                                    "by FLOWMAIL_KAFKA_SASL_PASSWORD_FILE).",
+                                    default="", repr=False)
+    kafka_ssl_ca_file: str = _doc("CA certificate(s), PEM, that signed the brokers' "
+                                  "certificates (empty: the system's CAs).", default="")
+    kafka_ssl_cert_file: str = _doc("Client certificate, PEM, for mutual TLS.", default="")
+    kafka_ssl_key_file: str = _doc("Client private key, PEM, for mutual TLS.", default="")
+    kafka_ssl_key_password: str = _doc("Password of an encrypted client key (secret).",
+                                       default="", repr=False)
+    kafka_ssl_verify_hostname: bool = _doc("Check that a broker's certificate names the host "
+                                           "connected to (off only for test clusters).",
+                                           default=True)
+    kafka_oauth_token_url: str = _doc("OAUTHBEARER: the OIDC token endpoint.", default="")
+    kafka_oauth_client_id: str = _doc("OAUTHBEARER: the client id.", default="")
+    kafka_oauth_client_secret: str = _doc("OAUTHBEARER: the client secret (secret).",
+                                          default="", repr=False)
+    kafka_oauth_scope: str = _doc("OAUTHBEARER: scope(s) to ask for (optional).", default="")
+    opensearch_url: str = _doc("OpenSearch base URL for the analytics sink (https:// for "
+                               "TLS).", default="http://127.0.0.1:9200")
+    opensearch_username: str = _doc("OpenSearch basic-auth user (empty: none).", default="")
+    opensearch_password: str = _doc("OpenSearch basic-auth password (secret).", default="",
+                                    repr=False)
+    opensearch_ca_file: str = _doc("CA certificate(s), PEM, of OpenSearch's TLS certificate "
+                                   "(empty: the system's CAs).", default="")
+    opensearch_verify_certs: bool = _doc("Verify OpenSearch's certificate and host name.",
+                                         default=True)
+    opensearch_aws_region: str = _doc("Amazon OpenSearch Service: sign requests with AWS "
+                                      "SigV4 for this region (credentials: boto3's chain).",
+                                      default="")
+    opensearch_aws_service: str = _doc("SigV4 service name: es (managed domains) or aoss "
+                                       "(serverless).", default="es")
     index_prefix: str = _doc("Prefix of the monthly analytics indices (<prefix>-YYYY.MM).",
                              default="email-events")
     home: Path = _doc("Working folder for the local stack, its cache and the mail outbox.",
@@ -180,6 +216,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {}
     for spec in fields(Settings):
         raw = env.get(f"FLOWMAIL_{spec.name.upper()}")
+        if not spec.repr:  # a secret: from the environment, or from a mounted file
+            raw = _secret(spec.name, raw, env.get(f"FLOWMAIL_{spec.name.upper()}_FILE"))
         # an empty value is a value for text settings (FLOWMAIL_PDF_ATTACHMENTS= means none)
         # and means "unset" for numbers and paths
         if raw is not None and (raw != "" or spec.type == "str"):
@@ -192,6 +230,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"FLOWMAIL_EVENT_LOOP={settings.event_loop!r}: use uvloop or asyncio")
     return settings
+
+
+def _secret(name: str, raw: str | None, path: str | None) -> str | None:
+    """``FLOWMAIL_<NAME>_FILE`` names a file holding the secret (a Kubernetes Secret mounted
+    as a volume, a Docker secret); its content without the trailing line break."""
+    if not path:
+        return raw
+    variable = f"FLOWMAIL_{name.upper()}"
+    if raw:
+        raise SettingsError(f"both {variable} and {variable}_FILE are set: use one")
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as err:
+        raise SettingsError(f"{variable}_FILE={path}: {err.strerror}") from err
 
 
 def name_values(raw: str, setting: str, kind: type = float) -> dict[str, Any]:

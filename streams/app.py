@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from flowmail.kafka_security import security_of
 from flowmail.settings import Settings
 from streams import faust_patches
 
@@ -16,6 +17,7 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+        broker_credentials=security_of(settings).faust_credentials(),
         store="memory://",
         autodiscover=False,
         datadir=str(settings.home / "faust" / "{conf.id}"),

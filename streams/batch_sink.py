@@ -15,6 +15,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import TransportError
 
 from flowmail.avro import SchemaRegistry
+from flowmail.opensearch_client import async_client_options
 from flowmail.settings import Settings
 from processors.analytics import bulk_body, index_template
 from processors.commands import DeliveryEvent
@@ -113,7 +114,7 @@ class BatchSink(LoopStage):
     def __init__(self, settings: Settings, registry: SchemaRegistry, group: str,
                  adopt_from: list[str], precedence: Precedence | None = None) -> None:
         self.precedence = precedence or Precedence()
-        self.client = AsyncOpenSearch(hosts=[settings.opensearch_url], timeout=30)
+        self.client = AsyncOpenSearch(**async_client_options(settings), timeout=30)
         self._dlq_producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
         dead = DeadLetters(dead_letter_sender(self._dlq_producer), settings.max_payload_bytes)
         self.stage = SinkStage(self.client, registry, settings.index_prefix, dead)

@@ -6,6 +6,7 @@ import logging
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from flowmail.kafka_config import client_config
 from streams.startup import until_ready
 
 QUIET = logging.getLogger("flowmail.kafka")
@@ -31,7 +32,7 @@ def _group_is_new(bootstrap: str, group: str, topics: list[str]) -> bool:
 
 def _committed(bootstrap: str, group: str, topics: list[str]) -> list[TopicPartition]:
     """The offsets ``group`` has committed on the partitions of ``topics`` that exist."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
+    consumer = Consumer(client_config(bootstrap) | {"group.id": group, "logger": QUIET,
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=10).topics
@@ -78,7 +79,7 @@ def _adopt(bootstrap: str, sources: list[str], target: str, topics: list[str]) -
     committed = list(furthest.values())
     if not committed:
         return 0
-    writer = Consumer({"bootstrap.servers": bootstrap, "group.id": target, "logger": QUIET,
+    writer = Consumer(client_config(bootstrap) | {"group.id": target, "logger": QUIET,
                        "enable.auto.commit": False})
     try:
         writer.commit(offsets=committed, asynchronous=False)
@@ -98,7 +99,7 @@ _GROUP_HAS_MEMBERS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATIO
 
 
 def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": QUIET,
+    consumer = Consumer(client_config(bootstrap) | {"group.id": group, "logger": QUIET,
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=10).topics

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -16,6 +17,8 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
+from flowmail.kafka_config import KAFKA_LOG, admin_config, current_security
+from flowmail.kafka_security import KafkaSecurityError, diagnose
 from streams.startup import until_ready
 from streams.topics import TopicSpec
 
@@ -56,10 +59,39 @@ def plan(specs: list[TopicSpec], existing: dict[str, Existing]) -> list[Change]:
     return changes
 
 
+class _Listening:
+    """librdkafka's log lines go to flowmail.kafka as before, and are kept for ``refusal``:
+    some refusals (a plaintext client on a TLS port) are told there and nowhere else."""
+
+    def __init__(self, heard: deque[str]) -> None:
+        self.heard = heard
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        self.heard.append(message % args if args else message)
+        KAFKA_LOG.log(level, message, *args)
+
+
 class TopicAdmin:
+    """The first client a worker or command creates: it also says, in words naming the
+    setting to change, why a secured cluster refuses it (wrong password, untrusted
+    certificate, TLS spoken to a plaintext port and the reverse) instead of retrying until
+    the start-up timeout."""
+
     def __init__(self, bootstrap: str, replication_factor: int) -> None:
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.bootstrap = bootstrap
+        self.heard: deque[str] = deque(maxlen=200)
+        self.admin = AdminClient(admin_config(bootstrap, error_cb=self._heard,
+                                              logger=_Listening(self.heard)))
         self.replication_factor = replication_factor
+
+    def _heard(self, error: KafkaError) -> None:
+        self.heard.append(error.str())
+
+    def refusal(self) -> str | None:
+        """Why the cluster refuses this client's security settings, if it does (from what
+        librdkafka reported: its errors and log lines, served by a poll)."""
+        self.admin.poll(0)
+        return diagnose(list(self.heard), self.bootstrap, current_security())
 
     def describe(self, names: list[str]) -> dict[str, Existing]:
         metadata = self.admin.list_topics(timeout=10)
@@ -76,8 +108,16 @@ class TopicAdmin:
     def apply(self, specs: list[TopicSpec], timeout_s: float = 120.0) -> list[Change]:
         """Create, grow or reconfigure topics to match ``specs``; a broker still starting is
         waited for (the plan is made again on each try, so a half-done try is finished)."""
-        return until_ready(lambda: self._apply_once(specs), "applying the topic plan",
-                           timeout_s)
+        def once() -> list[Change]:
+            try:
+                return self._apply_once(specs)
+            except KafkaException:
+                refused = self.refusal()
+                if refused:
+                    raise KafkaSecurityError(refused) from None
+                raise
+
+        return until_ready(once, "applying the topic plan", timeout_s)
 
     def _apply_once(self, specs: list[TopicSpec]) -> list[Change]:
         by_name = {s.name: s for s in specs}

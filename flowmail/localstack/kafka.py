@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import uuid
 from pathlib import Path
 
 from flowmail.localstack.jvm import maven_fetch
 from flowmail.localstack.procs import Managed, require_free_ports, run_checked, spawn, wait_until
+from flowmail.localstack.tls import StackTls, ensure_tls
 from flowmail.settings import PROJECT_ROOT
 
 POM = PROJECT_ROOT / "deploy" / "local" / "kafka-pom.xml"
+SCRAM_USER = "flowmail"
+JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},SASL_SSL://127.0.0.1:{secure_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://localhost:{secure_port}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location={keystore}
 log.dirs={data}
 num.partitions=1
 num.network.threads=2
@@ -75,8 +84,53 @@ class KafkaService:
         return self.port + 1
 
     @property
+    def secure_port(self) -> int:
+        """The SASL_SSL listener (SCRAM; the stack's own CA): the port after the controller's
+        (9092 -> 9094)."""
+        return self.port + 2
+
+    @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        return f"localhost:{self.secure_port}"
+
+    @property
+    def tls(self) -> StackTls:
+        return ensure_tls(self.root / "tls")
+
+    def scram_user(self) -> tuple[str, str]:
+        """The SCRAM user of the SASL_SSL listener and its password (made once, kept in a
+        file only the owner reads)."""
+        path = self.root / "tls" / "scram-password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+            path.chmod(0o600)
+            path.write_text(secrets.token_urlsafe(24))
+        return SCRAM_USER, path.read_text().strip()
+
+    def ensure_scram_user(self, timeout_s: float = 30) -> None:
+        """Register the user through the plaintext listener (idempotent: an upsert), so a
+        data folder formatted before this listener existed gets it too."""
+        from confluent_kafka.admin import (
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        user, password = self.scram_user()
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _QuietLogger()})
+        for mechanism in (ScramMechanism.SCRAM_SHA_512, ScramMechanism.SCRAM_SHA_256):
+            # one mechanism a request: the broker refuses two changes of one user in one
+            upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(mechanism, 8192),
+                                                  password.encode())
+            for future in admin.alter_user_scram_credentials(
+                    [upsert], request_timeout=timeout_s).values():
+                future.result()
 
     def fetch(self) -> None:
         maven_fetch(POM, self.lib, self.cache / "m2", self.jdk,
@@ -85,8 +139,10 @@ class KafkaService:
     def _configure(self) -> tuple[Path, str]:
         config = self.root / "config"
         config.mkdir(parents=True, exist_ok=True)
+        tls = ensure_tls(self.root / "tls")
         (config / "server.properties").write_text(SERVER_PROPERTIES.format(
-            port=self.port, controller_port=self.controller_port, data=self.root / "data"))
+            port=self.port, controller_port=self.controller_port, secure_port=self.secure_port,
+            keystore=tls.server_keystore, jaas=JAAS, data=self.root / "data"))
         (config / "log4j2.properties").write_text(LOG4J2)
         log4j = f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}"
         return config / "server.properties", log4j
@@ -95,7 +151,7 @@ class KafkaService:
         """Start unless ours is already running; False when it was already up."""
         if self.proc.running():
             return False
-        require_free_ports("kafka", [self.port, self.controller_port])
+        require_free_ports("kafka", [self.port, self.controller_port, self.secure_port])
         properties, log4j = self._configure()
         java = str(self.jdk / "bin" / "java")
         classpath = f"{self.lib}/*"
@@ -125,6 +181,7 @@ class KafkaService:
 
     def wait(self, timeout_s: float = 120) -> None:
         wait_until(self.proc, self.healthy, timeout_s)
+        self.ensure_scram_user()
 
 
 class _QuietLogger:

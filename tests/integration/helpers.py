@@ -24,20 +24,26 @@ T = TypeVar("T")
 
 
 def free_port(pair: bool = False) -> int:
-    """A free port (with ``pair``: P and P+1 both free, Kafka's broker and controller)."""
+    """A free port (with ``pair``: P, P+1 and P+2 free, Kafka's broker, controller and
+    SASL_SSL listener)."""
     for _ in range(50):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         if not pair:
             return port
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
+        if all(_free(port + step) for step in (1, 2)):
+            return port
     raise AssertionError("no free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def workers_ready(web_port: int, processes: int | None = None) -> bool:

@@ -35,6 +35,45 @@ def test_compose_and_k8s_only_set_known_settings():
     assert set(compose["x-flowmail-env"]) <= known
     configmap = yaml.safe_load((ROOT / "deploy/k8s/configmap.yaml").read_text())
     assert set(configmap["data"]) <= known
+    secured = next(d for d in yaml.safe_load_all(
+        (ROOT / "deploy/k8s/secured-cluster.yaml").read_text()) if d["kind"] == "ConfigMap")
+    assert set(secured["data"]) <= known | {f"{n}_FILE" for n in known}
+    for name in ("FLOWMAIL_KAFKA_SASL_PASSWORD", "FLOWMAIL_OPENSEARCH_PASSWORD"):
+        assert name not in secured["data"]  # secrets come from mounted files only
+        assert f"{name}_FILE" in secured["data"]
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Compose's merge tags (!reset, !override) read as plain values."""
+
+
+_ComposeLoader.add_multi_constructor("!", lambda loader, _tag, node: (
+    loader.construct_mapping(node) if isinstance(node, yaml.MappingNode)
+    else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+    else loader.construct_scalar(node)))
+
+
+def test_the_secured_compose_override_uses_known_settings_and_file_secrets():
+    known = {f"FLOWMAIL_{name.upper()}" for name in load_settings({}).__dataclass_fields__}
+    override = yaml.load((ROOT / "deploy/compose.secured.yml").read_text(),
+                         Loader=_ComposeLoader)
+    env = override["x-flowmail-secured-env"]
+    assert set(env) <= known | {f"{n}_FILE" for n in known}
+    assert env["FLOWMAIL_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert all(v.startswith("/run/secrets/") for k, v in env.items() if k.endswith("_FILE"))
+    assert set(override["secrets"]) >= {"kafka-password", "opensearch-password", "ca.pem"}
+
+
+def test_every_k8s_workload_can_mount_the_cluster_credentials():
+    for path in ("deploy/k8s/workers.yaml", "deploy/k8s/topics-job.yaml"):
+        for document in yaml.safe_load_all((ROOT / path).read_text()):
+            spec = document["spec"]["template"]["spec"]
+            sources = [s.get("configMapRef", {}).get("name")
+                       for s in spec["containers"][0]["envFrom"]]
+            assert "flowmail-cluster" in sources, path
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            assert volumes["cluster-credentials"]["secret"]["optional"] is True, path
+            assert volumes["cluster-ca"]["secret"]["optional"] is True, path
 
 
 def test_k8s_workers_use_real_agents_and_isolated_groups():
