@@ -194,6 +194,14 @@ def diagnose(errors: list[str], bootstrap: str, security: KafkaSecurity) -> str 
                     "test cluster only, FLOWMAIL_KAFKA_SSL_VERIFY_HOSTNAME=false)")
         return (f"the certificate of Kafka at {bootstrap} is not trusted: set "
                 "FLOWMAIL_KAFKA_SSL_CA_FILE to the CA certificate that signed it")
+    if security.tls and ("alert bad certificate" in text or "certificate required" in text
+                         or "alert certificate unknown" in text):
+        if not security.cert_file:
+            return (f"Kafka at {bootstrap} asks for a client certificate (mutual TLS): set "
+                    "FLOWMAIL_KAFKA_SSL_CERT_FILE and FLOWMAIL_KAFKA_SSL_KEY_FILE")
+        return (f"Kafka at {bootstrap} refused the client certificate in "
+                "FLOWMAIL_KAFKA_SSL_CERT_FILE: it must be signed by a CA the cluster trusts, "
+                "and not expired")
     if "security.protocol" in text or "connecting to a ssl listener" in text:
         return (f"Kafka at {bootstrap} expects TLS, and FLOWMAIL_KAFKA_SECURITY_PROTOCOL="
                 f"{security.protocol}: set it to SSL or SASL_SSL (with the cluster's "

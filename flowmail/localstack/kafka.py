@@ -20,11 +20,16 @@ SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},SASL_SSL://127.0.0.1:{secure_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://localhost:{secure_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},SASL_SSL://127.0.0.1:{secure_port},SSL://127.0.0.1:{mtls_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://localhost:{secure_port},SSL://localhost:{mtls_port}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location={keystore}
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location={ca}
+listener.name.ssl.ssl.client.auth=required
 sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}
@@ -90,6 +95,16 @@ class KafkaService:
         return self.port + 2
 
     @property
+    def mtls_port(self) -> int:
+        """The SSL listener that requires a client certificate of the stack's CA (mutual
+        TLS): the port after the SASL_SSL one (9092 -> 9095)."""
+        return self.port + 3
+
+    @property
+    def mtls_bootstrap(self) -> str:
+        return f"localhost:{self.mtls_port}"
+
+    @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -142,7 +157,8 @@ class KafkaService:
         tls = ensure_tls(self.root / "tls")
         (config / "server.properties").write_text(SERVER_PROPERTIES.format(
             port=self.port, controller_port=self.controller_port, secure_port=self.secure_port,
-            keystore=tls.server_keystore, jaas=JAAS, data=self.root / "data"))
+            mtls_port=self.mtls_port, keystore=tls.server_keystore, ca=tls.ca_file, jaas=JAAS,
+            data=self.root / "data"))
         (config / "log4j2.properties").write_text(LOG4J2)
         log4j = f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}"
         return config / "server.properties", log4j
@@ -151,7 +167,8 @@ class KafkaService:
         """Start unless ours is already running; False when it was already up."""
         if self.proc.running():
             return False
-        require_free_ports("kafka", [self.port, self.controller_port, self.secure_port])
+        require_free_ports("kafka", [self.port, self.controller_port, self.secure_port,
+                                     self.mtls_port])
         properties, log4j = self._configure()
         java = str(self.jdk / "bin" / "java")
         classpath = f"{self.lib}/*"

@@ -1,4 +1,5 @@
-"""A private certificate authority for the local stack's TLS listeners, made at start-up.
+"""A private certificate authority for the local stack's TLS listeners, made at start-up:
+the server's certificate and one client certificate (for the mutual-TLS listener).
 
 Managed Kafka and OpenSearch speak TLS with certificates of a CA the client must be told
 about (``FLOWMAIL_KAFKA_SSL_CA_FILE``); the local stack does the same with a CA of its own,
@@ -32,6 +33,8 @@ class StackTls:
     ca_file: Path
     server_cert: Path  # the server's certificate, then the CA's (PEM)
     server_key: Path  # unencrypted PKCS#8 (PEM)
+    client_cert: Path  # a client's, for the mutual-TLS listener (the CA's too)
+    client_key: Path
 
     @property
     def server_keystore(self) -> Path:
@@ -59,9 +62,11 @@ def ensure_tls(folder: Path, now: dt.datetime | None = None) -> StackTls:
     """The stack's CA and server certificate, made if missing (or expiring within a week)."""
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    tls = StackTls(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem")
+    tls = StackTls(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem",
+                   folder / "client.pem", folder / "client-key.pem")
     now = now or dt.datetime.now(dt.UTC)
-    if tls.server_keystore.exists() and tls.ca_file.exists():
+    made = (tls.server_keystore, tls.ca_file, tls.server_cert, tls.client_cert, tls.client_key)
+    if all(path.exists() for path in made):
         current = x509.load_pem_x509_certificate(tls.server_cert.read_bytes())
         if current.not_valid_after_utc - now > dt.timedelta(days=7):
             return tls
@@ -90,7 +95,18 @@ def ensure_tls(folder: Path, now: dt.datetime | None = None) -> StackTls:
               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                              critical=False)
               .sign(ca_key, hashes.SHA256()))
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = (x509.CertificateBuilder().subject_name(_name("flowmail-client"))
+              .issuer_name(ca.subject).public_key(client_key.public_key())
+              .serial_number(x509.random_serial_number())
+              .not_valid_before(now - dt.timedelta(minutes=5))
+              .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    tls.client_cert.write_bytes(client.public_bytes(serialization.Encoding.PEM) + ca_pem)
+    _write_private(tls.client_key, _pem_key(client_key))
     chain = server.public_bytes(serialization.Encoding.PEM) + ca_pem
     tls.ca_file.write_bytes(ca_pem)
     tls.server_cert.write_bytes(chain)

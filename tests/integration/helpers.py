@@ -24,15 +24,15 @@ T = TypeVar("T")
 
 
 def free_port(pair: bool = False) -> int:
-    """A free port (with ``pair``: P, P+1 and P+2 free, Kafka's broker, controller and
-    SASL_SSL listener)."""
+    """A free port (with ``pair``: P to P+3 free, Kafka's broker, controller, SASL_SSL and
+    mutual-TLS listeners)."""
     for _ in range(50):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         if not pair:
             return port
-        if all(_free(port + step) for step in (1, 2)):
+        if all(_free(port + step) for step in (1, 2, 3)):
             return port
     raise AssertionError("no free ports")
 

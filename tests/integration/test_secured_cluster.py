@@ -28,8 +28,10 @@ from tests.integration.private_broker import private_broker
 INDEX_PREFIX = "secured-email-events"
 
 
-@pytest.fixture
-def secured(stack, settings, tmp_path):
+@pytest.fixture(scope="module")
+def secured(stack, settings, tmp_path_factory):
+    """One private broker for the module (its start is most of each test's time)."""
+    tmp_path = tmp_path_factory.mktemp("secured")
     with private_broker(tmp_path, settings, FLOWMAIL_INDEX_PREFIX=INDEX_PREFIX) as fresh:
         kafka = fresh.stack.kafka
         user, password = kafka.scram_user()
@@ -147,3 +149,20 @@ def test_opensearch_refuses_a_wrong_password_and_an_untrusted_certificate(opense
     untrusted = load_settings({**os_env, "FLOWMAIL_OPENSEARCH_CA_FILE": ""})
     with pytest.raises(requests.exceptions.SSLError):
         http_session(untrusted).get(os_env["FLOWMAIL_OPENSEARCH_URL"], timeout=10)
+
+
+def test_mutual_tls_takes_a_client_certificate_and_refuses_a_client_without(secured):
+    fresh, _, _ = secured
+    kafka = fresh.stack.kafka
+    base = {**fresh.env, "FLOWMAIL_KAFKA_BOOTSTRAP": kafka.mtls_bootstrap,
+            "FLOWMAIL_KAFKA_SECURITY_PROTOCOL": "SSL", "FLOWMAIL_KAFKA_SASL_MECHANISM": "",
+            "FLOWMAIL_KAFKA_SASL_USERNAME": "", "FLOWMAIL_KAFKA_SASL_PASSWORD_FILE": "",
+            "FLOWMAIL_KAFKA_SSL_CA_FILE": str(kafka.tls.ca_file),
+            "FLOWMAIL_STARTUP_TIMEOUT_S": "60"}
+    accepted = _cli({**base, "FLOWMAIL_KAFKA_SSL_CERT_FILE": str(kafka.tls.client_cert),
+                     "FLOWMAIL_KAFKA_SSL_KEY_FILE": str(kafka.tls.client_key)},
+                    "topics", "apply")
+    assert accepted.returncode == 0, accepted.stderr
+    refused = _cli(base, "topics", "apply")
+    assert refused.returncode != 0
+    assert "FLOWMAIL_KAFKA_SSL_CERT_FILE" in refused.stderr, refused.stderr

@@ -112,5 +112,15 @@ def test_a_plaintext_client_closed_on_at_its_first_request_is_told_to_use_tls():
     assert "FLOWMAIL_KAFKA_SECURITY_PROTOCOL=PLAINTEXT" in diagnose(heard, "h:9094", plain)
 
 
+def test_a_cluster_asking_for_a_client_certificate_says_which_settings():
+    tls = KafkaSecurity(protocol="SSL", ca_file="/ca.pem")
+    heard = ["ssl://localhost:9095/bootstrap: Receive failed: error:0A000412:SSL routines::ssl/tls "
+             "alert bad certificate: SSL alert number 42 (after 0ms in state APIVERSION_QUERY)"]
+    assert "FLOWMAIL_KAFKA_SSL_CERT_FILE and FLOWMAIL_KAFKA_SSL_KEY_FILE" in diagnose(
+        heard, "h:9095", tls)
+    with_cert = KafkaSecurity(protocol="SSL", cert_file="/c.pem", key_file="/k.pem")
+    assert "refused the client certificate" in diagnose(heard, "h:9095", with_cert)
+
+
 def test_an_unrecognised_error_is_not_guessed_at():
     assert diagnose(["Connection refused"], "localhost:9094", SASL) is None
