@@ -124,3 +124,45 @@ def test_a_cluster_asking_for_a_client_certificate_says_which_settings():
 
 def test_an_unrecognised_error_is_not_guessed_at():
     assert diagnose(["Connection refused"], "localhost:9094", SASL) is None
+
+
+def test_opensearch_requests_are_signed_with_sigv4_when_a_region_is_set(monkeypatch):
+    """A real HTTP request to a local server: the Authorization header is AWS SigV4 for the
+    region and service the settings name (Amazon OpenSearch Service checks exactly this)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from flowmail.opensearch_client import http_session
+
+    seen: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.update(self.headers.items())
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    settings = load_settings({"FLOWMAIL_OPENSEARCH_URL": "https://search.example",
+                              "FLOWMAIL_OPENSEARCH_AWS_REGION": "eu-central-1"})
+    session = http_session(settings)
+    session.get(f"http://127.0.0.1:{server.server_port}/_cluster/health", timeout=5)
+    server.server_close()
+    authorization = seen["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-central-1/es/aws4_request" in authorization
+    assert "X-Amz-Date" in seen
+
+
+def test_opensearch_credentials_over_plain_http_are_refused():
+    from flowmail.opensearch_client import http_session
+
+    with pytest.raises(SettingsError, match="https://"):
+        http_session(load_settings({"FLOWMAIL_OPENSEARCH_USERNAME": "u",
+                                    "FLOWMAIL_OPENSEARCH_PASSWORD": "p"}))
