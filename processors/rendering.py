@@ -208,7 +208,7 @@ class Renderer:
         if known is None:  # the first of its shape: rendered both ways, and compared
             direct = self._direct(kit, command, command.template_data)
             try:
-                skeleton: Skeleton | None = Skeleton(self._direct(kit, command, shape.data,
+                skeleton: Skeleton | None = Skeleton(self._direct(kit, command, shape.holed(),
                                                                   holed=True))
             except (TemplateError, HoleMisuse, TypeError, ValueError, KeyError):
                 skeleton = None

@@ -23,6 +23,7 @@ What keeps it exact:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -80,8 +81,32 @@ def passing_holes(name: str, function: Callable[..., Any]) -> Callable[..., Any]
 @dataclass(frozen=True)
 class Shape:
     key: tuple[Any, ...]
-    data: dict[str, Any]  # the template data with holes
-    values: list[Any]  # the values, by hole index
+    values: list[Any]  # the personal values, by hole index (0: the subject)
+    source: Mapping[str, Any]
+    personal: tuple[str, ...]
+
+    def holed(self) -> dict[str, Any]:
+        """The template data with holes: needed once per shape, not per email. Holes are
+        numbered in the order ``shape_of`` found the values."""
+        numbers = itertools.count(1)
+
+        def holed(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: holed(v) for k, v in value.items()}
+            if _kept(value):
+                return value
+            return Hole(next(numbers))
+
+        data = dict(self.source)
+        for field in self.personal:
+            if field in data:
+                data[field] = holed(data[field])
+        return data
+
+
+def _kept(value: Any) -> bool:
+    """Values left in place (and made part of the shape): templates test them."""
+    return not value or isinstance(value, bool | list | tuple)
 
 
 def shape_of(email_type: EmailType, locale: str, shop_id: str,
@@ -93,24 +118,23 @@ def shape_of(email_type: EmailType, locale: str, shop_id: str,
     values: list[Any] = [None]  # hole 0: the subject, as the HTML repeats it (fill)
     layout: list[tuple[str, str]] = []  # each personal leaf's path, and how it was kept
 
-    def holed(path: str, value: Any) -> Any:
+    def visit(path: str, value: Any) -> None:
         if isinstance(value, dict):
-            return {k: holed(f"{path}.{k}", v) for k, v in value.items()}
-        if not value or isinstance(value, bool | list | tuple):
-            layout.append((path, repr(value)))  # kept as it is: templates test these
-            return value
-        layout.append((path, "hole"))
-        values.append(value)
-        return Hole(len(values) - 1)
+            for k, v in value.items():
+                visit(f"{path}.{k}", v)
+        elif _kept(value):
+            layout.append((path, repr(value)))
+        else:
+            layout.append((path, "hole"))
+            values.append(value)
 
-    holed_data = dict(data)
     for field in personal:
         if field in data:
-            holed_data[field] = holed(field, data[field])
+            visit(field, data[field])
     rest = {k: v for k, v in data.items() if k not in personal}
     key = (email_type, locale, shop_id, tuple(layout),
            json.dumps(rest, sort_keys=True, default=str))
-    return Shape(key, holed_data, values)
+    return Shape(key, values, data, personal)
 
 
 @dataclass(frozen=True)
