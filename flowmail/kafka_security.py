@@ -12,10 +12,14 @@ settings, never values.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import requests
 from aiokafka.abc import AbstractTokenProvider
 
 if TYPE_CHECKING:
@@ -119,9 +123,9 @@ def security_of(settings: Settings) -> KafkaSecurity:
     mechanism = settings.kafka_sasl_mechanism.strip().upper()
     security = KafkaSecurity(
         protocol=protocol, mechanism=mechanism, username=settings.kafka_sasl_username,
-        password=settings.kafka_sasl_password, ca_file=_path(settings.kafka_ssl_ca_file),
-        cert_file=_path(settings.kafka_ssl_cert_file),
-        key_file=_path(settings.kafka_ssl_key_file),
+        password=settings.kafka_sasl_password, ca_file=settings.kafka_ssl_ca_file.strip(),
+        cert_file=settings.kafka_ssl_cert_file.strip(),
+        key_file=settings.kafka_ssl_key_file.strip(),
         key_password=settings.kafka_ssl_key_password,
         verify_hostname=settings.kafka_ssl_verify_hostname,
         oauth_token_url=settings.kafka_oauth_token_url,
@@ -132,13 +136,7 @@ def security_of(settings: Settings) -> KafkaSecurity:
     return security
 
 
-def _path(raw: str) -> str:
-    return raw.strip()
-
-
 def _check(security: KafkaSecurity) -> None:
-    from pathlib import Path
-
     if security.sasl:
         if security.mechanism not in MECHANISMS:
             raise KafkaSecurityError(
@@ -232,9 +230,6 @@ class _ClientCredentialsTokens(AbstractTokenProvider):
         self._until = 0.0
 
     async def token(self) -> str:
-        import asyncio
-        import time
-
         if time.time() < self._until:
             return self._token
         answer = await asyncio.get_running_loop().run_in_executor(None, self._fetch)
@@ -243,8 +238,6 @@ class _ClientCredentialsTokens(AbstractTokenProvider):
         return self._token
 
     def _fetch(self) -> dict[str, Any]:
-        import requests
-
         data = {"grant_type": "client_credentials"}
         if self.security.oauth_scope:
             data["scope"] = self.security.oauth_scope
