@@ -29,8 +29,11 @@ def test_a_yes_no_setting_refuses_anything_else(raw):
         load_settings({"FLOWMAIL_CRITICAL_LANE": raw})
 
 
-def _autogroup_nice(pid: int | str) -> int:
-    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+def _autogroup_nice(pid: int | str) -> int | None:
+    """None where the process is in the kernel's default group, whose file reads empty (as in
+    a CI container whose session was never set up by a login)."""
+    words = Path(f"/proc/{pid}/autogroup").read_text().split()
+    return int(words[-1]) if words else None
 
 
 HAS_AUTOGROUP = Path("/proc/self/autogroup").exists()
