@@ -230,6 +230,26 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
     run(settings, chosen_agents, chosen, provider, loglevel, critical_apart=lane == "bulk")
 
 
+@main.command()
+def webhooks() -> None:
+    """Serve provider callbacks (SendGrid, Mailgun, SES via SNS) on FLOWMAIL_WEBHOOK_PORT."""
+    from flowmail.webhooks import run
+    from streams.topic_admin import TopicAdmin
+    from streams.topics import topic_specs
+    settings = _settings()
+    refused = [c for c in TopicAdmin(settings.kafka_bootstrap, settings.replication_factor
+                                     ).apply(topic_specs(settings), settings.startup_timeout_s)
+               if c.action == "refuse"]
+    if refused:
+        raise click.ClickException(f"topic {refused[0].topic}: {refused[0].detail}")
+    on = [name for name, value in (("sendgrid", settings.sendgrid_webhook_key),
+                                   ("mailgun", settings.mailgun_webhook_signing_key),
+                                   ("ses", settings.sns_topic_arns)) if value]
+    click.echo(f"webhooks on http://{settings.webhook_host}:{settings.webhook_port}"
+               f"/webhooks/<provider>; configured: {', '.join(on) or 'none'}")
+    run(settings)
+
+
 def _position_new_group(settings: Settings, topics: list[str]) -> None:
     """A brand-new group starts at the end (the batch stages' groups adopt its offsets)."""
     from streams.groups import group_is_new, start_group_at_end

@@ -145,6 +145,26 @@ class Settings:
     mailgun_domain: str = _doc("Mailgun sending domain.", default="")
     mailgun_base_url: str = _doc("Mailgun API base URL (EU: https://api.eu.mailgun.net).",
                                  default="https://api.mailgun.net")
+    webhook_host: str = _doc("Interface of `flowmail webhooks` (0.0.0.0 in containers).",
+                             default="127.0.0.1")
+    webhook_port: int = _doc("Port of `flowmail webhooks` (provider events, /ready).",
+                             default=6080)
+    webhook_max_body_bytes: int = _doc("Larger webhook requests are refused (413).",
+                                       default=1024 * 1024)
+    webhook_tolerance_s: float = _doc("How far a signed webhook's timestamp may be from now; "
+                                      "older ones are refused as replays.", default=900.0)
+    sendgrid_webhook_key: str = _doc("SendGrid Event Webhook verification key (the base64 "
+                                     "public key SendGrid shows); empty: endpoint off.",
+                                     default="")
+    mailgun_webhook_signing_key: str = _doc("Mailgun webhook signing key (secret); empty: "
+                                            "endpoint off.", default="", repr=False)
+    sns_cert_host: str = _doc("Hosts (a regular expression matched in full) SNS signing "
+                              "certificates and subscription URLs may come from.",
+                              default=r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+    sns_ca_file: str = _doc("CA bundle for fetching SNS certificates (empty: the system's).",
+                            default="")
+    sns_topic_arns: str = _doc("SNS topics whose SES events are accepted (comma-separated; "
+                               "empty: SES endpoint off).", default="")
     ses_region: str = _doc("SES region.", default="eu-west-1")
     ses_endpoint_url: str = _doc("SES endpoint override (tests point it at moto).", default="")
     mail_from: str = _doc("Envelope and header sender.",

@@ -65,6 +65,13 @@ class DeliveryStatus(StrEnum):
     AMBIGUOUS = "ambiguous"                    # a batch call's outcome is unknown (a crash
                                                # during it); marketing policy: never resent
     UNKNOWN = "unknown"                        # a provider status flowmail cannot map
+    # reported later by the provider (webhooks, processors/feedback.py)
+    DELIVERED = "delivered"                    # the receiving server accepted it
+    BOUNCED = "bounced"                        # refused by the receiver (bounce_type hard/soft)
+    COMPLAINED = "complained"                  # the recipient marked it as spam
+    OPENED = "opened"                          # the recipient's client loaded it
+    CLICKED = "clicked"                        # the recipient followed a link (url)
+    UNSUBSCRIBED = "unsubscribed"              # unsubscribed through the provider
 
 
 class RejectReason(StrEnum):

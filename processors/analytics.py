@@ -34,28 +34,33 @@ def bulk_body(prefix: str, events: list[DeliveryEvent]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def index_template(prefix: str) -> dict[str, Any]:
+def document_properties() -> dict[str, Any]:
+    """The mapping of a delivery event document (``dynamic: strict``: a field the mapping
+    lacks is refused, never guessed)."""
     keyword = {"type": "keyword"}
+    return {
+        "@timestamp": {"type": "date"},
+        "event_id": keyword, "status": keyword, "idempotency_key": keyword,
+        "command_id": keyword, "email_type": keyword, "priority": keyword,
+        "locale": keyword, "shop_id": keyword, "recipient_key": keyword,
+        "recipient_domain": keyword, "provider": keyword,
+        "provider_message_id": keyword, "attempt": {"type": "integer"},
+        "latency_ms": {"type": "double"},
+        "reason": {"type": "text", "fields": {"raw": {"type": "keyword",
+                                                      "ignore_above": 256}}},
+        "source_event_id": keyword,
+        "campaign_id": keyword, "variant": keyword, "bounce_type": keyword,
+        "url": {"type": "keyword", "ignore_above": 2048},
+    }
+
+
+def index_template(prefix: str) -> dict[str, Any]:
     return {
         "index_patterns": [f"{prefix}-*"],
         "priority": 100,
         "template": {
             "settings": {"number_of_shards": 1, "number_of_replicas": 0,
                          "refresh_interval": "1s"},
-            "mappings": {
-                "dynamic": "strict",
-                "properties": {
-                    "@timestamp": {"type": "date"},
-                    "event_id": keyword, "status": keyword, "idempotency_key": keyword,
-                    "command_id": keyword, "email_type": keyword, "priority": keyword,
-                    "locale": keyword, "shop_id": keyword, "recipient_key": keyword,
-                    "recipient_domain": keyword, "provider": keyword,
-                    "provider_message_id": keyword, "attempt": {"type": "integer"},
-                    "latency_ms": {"type": "double"},
-                    "reason": {"type": "text", "fields": {"raw": {"type": "keyword",
-                                                                  "ignore_above": 256}}},
-                    "source_event_id": keyword,
-                },
-            },
+            "mappings": {"dynamic": "strict", "properties": document_properties()},
         },
     }

@@ -68,6 +68,10 @@ class DeliveryEvent:
     provider_message_id: str | None = None
     latency_ms: float | None = None
     reason: str | None = None
+    campaign_id: str | None = None  # marketing: the campaign and A/B variant
+    variant: str | None = None
+    bounce_type: str | None = None  # bounced: "hard" or "soft"
+    url: str | None = None          # clicked: the link followed
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_record(self) -> dict[str, Any]:

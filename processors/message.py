@@ -10,6 +10,7 @@ from email.utils import format_datetime, parseaddr
 from functools import cached_property
 
 from processors.commands import EmailCommand
+from processors.feedback import echo_fields
 from processors.mime import address_header, message_bytes, text_header
 from processors.rendering import Attachment, RenderedEmail
 from processors.validation import header_safe
@@ -28,6 +29,8 @@ class OutgoingEmail:
     attachments: tuple[Attachment, ...] = ()
     # Message-ID, tracing, language and unsubscribe headers, in the order they are written
     headers: dict[str, str] = field(default_factory=dict)
+    # returned by the provider with each webhook event (processors/feedback.py); not headers
+    echo: dict[str, str] = field(default_factory=dict)
 
     @property
     def message_id(self) -> str:
@@ -82,4 +85,4 @@ def build_message(command: EmailCommand, rendered: RenderedEmail, mail_from: str
         subject=header_safe("subject", rendered.subject),
         date=format_datetime(now) if now else _date_now(),
         text=rendered.text, html=rendered.html, attachments=rendered.attachments,
-        headers=headers)
+        headers=headers, echo=echo_fields(command))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from processors.bulk import BulkMessage
+from processors.feedback import ECHO_PREFIX, echo_fields
 from providers.base import BlockingPool, ProviderError, SendResult, send_each
 from providers.http_errors import from_status
 
@@ -36,7 +37,8 @@ class MailgunProvider:
         self._pool, self._timeout = pool, timeout_s
 
     def _post(self, message: OutgoingEmail) -> str:
-        return self._call(self._url, data={"to": [message.recipient[0]]},
+        return self._call(self._url, data={"to": [message.recipient[0]],
+                                           **{f"v:{k}": v for k, v in message.echo.items()}},
                           files={"message": ("message.mime", message.raw,
                                              "message/rfc822")})
 
@@ -75,6 +77,9 @@ class MailgunProvider:
             "h:List-Unsubscribe": "<" + unsubscribe.partition("token=")[0] + "token="
                                   + PLACEHOLDER.format("token") + ">",
             "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            # returned with every webhook event; the key differs per recipient
+            **{f"v:{k}": v for k, v in echo_fields(bulk.recipients[0].command).items()},
+            f"v:{ECHO_PREFIX}key": PLACEHOLDER.format("key"),
         }
         message_id = await self._pool.run(lambda: self._call(self._batch_url, data=form))
         return [SendResult(self.name, message_id) for _ in bulk.recipients]

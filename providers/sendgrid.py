@@ -13,6 +13,7 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from processors.bulk import BulkMessage
+from processors.feedback import echo_fields
 from providers.base import BlockingPool, ProviderError, SendResult, send_each
 from providers.http_errors import from_status
 
@@ -26,7 +27,8 @@ def payload(message: OutgoingEmail) -> dict[str, Any]:
     body: dict[str, Any] = {
         "from": {"email": message.sender[0], "name": message.sender[1] or None},
         "personalizations": [{"to": [{"email": message.recipient[0],
-                                      "name": message.recipient[1] or None}]}],
+                                      "name": message.recipient[1] or None}],
+                               "custom_args": message.echo}],
         "subject": message.subject,
         "content": [c for c in ({"type": "text/plain", "value": message.text},
                                 {"type": "text/html", "value": message.html}) if c["value"]],
@@ -53,6 +55,7 @@ def bulk_payload(bulk: BulkMessage, reply_headers: dict[str, str]) -> dict[str, 
         "personalizations": [{
             "to": [{"email": r.command.recipient, "name": r.command.recipient_name or None}],
             "substitutions": {PLACEHOLDER.format(k): v for k, v in r.values.items()},
+            "custom_args": echo_fields(r.command),
             "headers": {"X-Flowmail-Idempotency-Key": r.command.idempotency_key,
                         "List-Unsubscribe": "<" + r.command.template_data["unsubscribe_url"]
                                             + ">"},

@@ -10,6 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from processors.feedback import ses_tag_value
 from providers.base import BlockingPool, ProviderError, SendResult, send_each
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ class SesProvider:
             answer = self._client.send_email(
                 FromEmailAddress=message.sender[0],
                 Destination={"ToAddresses": [message.recipient[0]]},
-                Content={"Raw": {"Data": message.raw}})
+                Content={"Raw": {"Data": message.raw}},
+                EmailTags=[{"Name": name, "Value": ses_tag_value(value)}
+                           for name, value in message.echo.items() if value])
         except (ClientError, BotoCoreError) as err:
             raise self.classify(err) from err
         return str(answer["MessageId"])

@@ -17,7 +17,7 @@ from opensearchpy.exceptions import TransportError
 from flowmail.avro import SchemaRegistry
 from flowmail.opensearch_client import async_client_options
 from flowmail.settings import Settings
-from processors.analytics import bulk_body, index_template
+from processors.analytics import bulk_body, document_properties, index_template
 from processors.commands import DeliveryEvent
 from streams import metrics
 from streams.batch_io import BatchProducer, dead_letter_sender
@@ -47,6 +47,11 @@ class SinkStage:
             try:
                 await self.client.indices.put_index_template(name=self.prefix,
                                                              body=index_template(self.prefix))
+                # indices made by an older template get the fields added since (adding a
+                # field to a mapping is allowed; changing one is not, and is never done)
+                await self.client.indices.put_mapping(
+                    index=f"{self.prefix}-*", body={"properties": document_properties()},
+                    params={"allow_no_indices": "true"})
                 self.template_installed = True
             except (TimeoutError, OSConnectionError, TransportError) as err:
                 log.warning("index template not installed (%s); retrying in %.1fs",

@@ -24,6 +24,7 @@ ALERTS = "email.alerts"
 SUPPRESSIONS = "email.suppressions"
 PROFILES = "user.profiles"
 CAMPAIGN_FANOUT = "campaign.fanout"
+SEEN_TOKENS = "webhooks.seen_tokens"
 COMMAND_SUBJECT = "email.command-value"
 
 
@@ -84,6 +85,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   retention_ms=-1),
         TopicSpec(PROFILES, settings.partitions_domain,
                   "profiles table changelog: latest profile per user id", compacted=True),
+        TopicSpec(SEEN_TOKENS, 1, "webhook tokens accepted (replay guard of every replica)",
+                  extra_config={"cleanup.policy": "compact,delete",
+                                "retention.ms": str(2 * 24 * 3600 * 1000)}),
         TopicSpec(CAMPAIGN_FANOUT, settings.partitions_domain,
                   "a launched campaign, copied to every partition for the local fan-out",
                   subject="campaign.launched-value", retention_ms=retention),

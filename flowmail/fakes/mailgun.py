@@ -47,8 +47,9 @@ def make_app(api_key: str, domain: str) -> web.Application:
             return batch(form, recipients)
         message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:12]}@{domain}>"
         state.accept({"id": message_id, "to": recipients, "subject": subject,
-                               "headers": {k: str(v) for k, v in headers.items()},
-                               "attachments": attachments})
+                      "headers": {k: str(v) for k, v in headers.items()},
+                      "attachments": attachments,
+                      "variables": {k[2:]: str(v) for k, v in form.items() if k.startswith("v:")}})
         return web.json_response({"id": message_id, "message": "Queued. Thank you."})
 
     def batch(form, recipients: list[str]) -> web.Response:
@@ -69,9 +70,11 @@ def make_app(api_key: str, domain: str) -> web.Application:
 
             headers = {k[2:]: fill(str(v)) for k, v in form.items() if k.startswith("h:")}
             state.accept({"id": message_id, "to": [recipient],
-                                   "subject": fill(str(form.get("subject", ""))),
-                                   "headers": headers, "html": fill(str(form.get("html", ""))),
-                                   "attachments": []})
+                          "subject": fill(str(form.get("subject", ""))),
+                          "headers": headers, "html": fill(str(form.get("html", ""))),
+                          "attachments": [],
+                          "variables": {k[2:]: fill(str(v)) for k, v in form.items()
+                                        if k.startswith("v:")}})
         return web.json_response({"id": message_id, "message": "Queued. Thank you."})
 
     app = web.Application(client_max_size=30 * 1024 * 1024)

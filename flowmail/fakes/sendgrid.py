@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -27,6 +28,13 @@ def problems(body: Any) -> list[dict[str, str]]:
         if not person.get("to") or not all(t.get("email") for t in person["to"]):
             found.append({"message": "The to array is required for all personalization objects",
                           "field": f"personalizations.{index}.to"})
+        args = person.get("custom_args", {})
+        if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
+            found.append({"message": "Custom args values must be strings.",
+                          "field": f"personalizations.{index}.custom_args"})
+        elif len(json.dumps(args)) > 10000:
+            found.append({"message": "Custom args must be less than 10000 bytes.",
+                          "field": f"personalizations.{index}.custom_args"})
     if not body.get("subject") and not all(p.get("subject") for p in people):
         found.append({"message": "The subject is required.", "field": "subject"})
     content = body.get("content") or []
@@ -70,7 +78,8 @@ def make_app(api_key: str) -> web.Application:
                 "subject": substitute(person.get("subject") or body.get("subject"), swap),
                 "headers": {**body.get("headers", {}), **person.get("headers", {})},
                 "html": substitute(html, swap),
-                "attachments": [a["filename"] for a in body.get("attachments", [])]})
+                "attachments": [a["filename"] for a in body.get("attachments", [])],
+                "custom_args": {**body.get("custom_args", {}), **person.get("custom_args", {})}})
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
     app = web.Application(client_max_size=30 * 1024 * 1024)

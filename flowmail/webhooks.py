@@ -1,0 +1,300 @@
+"""``flowmail webhooks``: the HTTP service providers call back (SendGrid, Mailgun, SES via SNS).
+
+aiohttp, because the worker's web endpoints and the provider fakes already use it (no second
+framework), it is asyncio-native like the Kafka producer's acknowledgements it awaits, and it
+bounds request bodies itself (``client_max_size``: 413 before a byte is parsed).
+
+A request is accepted only when its signature verifies (processors/webhook_signatures.py);
+its events become delivery events on ``email.delivery`` and, for hard bounces, complaints and
+unsubscribes, suppression changes on ``email.suppressions``. The answer is 200 only after the
+broker acknowledged every record, so a provider retries whatever was not stored; ids are
+deterministic (processors/feedback.py), so its retries count once. A verified request whose
+content cannot be read goes to the dead-letter topic with its reason and source (400);
+forged, replayed, stale and oversized ones are refused and publish nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import Counter
+
+from flowmail.avro import SchemaRegistry, registry
+from flowmail.settings import Settings
+from flowmail.vocab import RejectReason
+from processors.errors import RejectedInput
+from processors.feedback import (
+    FeedbackError,
+    ProviderEvent,
+    mailgun_events,
+    sendgrid_events,
+    ses_events,
+    suppression_of,
+    to_delivery_event,
+)
+from processors.keys import recipient_key
+from processors.suppression import change, scope_for
+from processors.validation import deliverable_address
+from processors.webhook_signatures import (
+    SignatureError,
+    sns_cert_url_allowed,
+    sns_url_allowed,
+    verify_mailgun,
+    verify_sendgrid,
+    verify_sns,
+)
+from streams.acked_producer import AckedProducer
+from streams.batch_io import SourceRecord
+from streams.dlq import DeadLetters
+from streams.seen_tokens import SeenTokens, token_key
+from streams.topics import DELIVERY, DLQ, SEEN_TOKENS, SUPPRESSIONS
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter("flowmail_webhook_requests_total", "Webhook requests by provider and outcome",
+                   ["provider", "outcome"])
+EVENTS = Counter("flowmail_webhook_events_total", "Provider events published, by status",
+                 ["provider", "status"])
+MAX_CERTIFICATES = 64
+
+
+class Refused(Exception):
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status, self.why = status, why
+
+
+class FeedbackPublisher:
+    """Provider events -> delivery events and suppression changes, written as one
+    acknowledged batch with any extra record (a webhook token)."""
+
+    def __init__(self, producer: AckedProducer, schemas: SchemaRegistry, key_secret: bytes
+                 ) -> None:
+        self.producer, self.schemas, self.key_secret = producer, schemas, key_secret
+
+    def records(self, events: list[ProviderEvent]) -> list[tuple[str, bytes | None, bytes,
+                                                                  None]]:
+        records: list[tuple[str, bytes | None, bytes, None]] = []
+        for event in events:
+            deliverable_address("recipient", event.recipient)  # RejectedInput: not an address
+            delivery = to_delivery_event(event, self.key_secret)
+            records.append((DELIVERY, (event.idempotency_key or delivery.recipient_key).encode(),
+                            self.schemas.encode(f"{DELIVERY}-value", delivery.to_record(),
+                                                check=False), None))
+            reason = suppression_of(event)
+            if reason is not None:
+                value = change(reason, scope_for(reason, event.shop_id or None),
+                               event.occurred_at, f"webhook:{event.provider}")
+                records.append((SUPPRESSIONS,
+                                recipient_key(event.recipient, self.key_secret).encode(),
+                                json.dumps(value).encode(), None))
+        return records
+
+
+class WebhookService:
+    def __init__(self, settings: Settings, schemas: SchemaRegistry | None = None) -> None:
+        self.settings = settings
+        self.producer = AckedProducer(settings.kafka_bootstrap)
+        self.feedback = FeedbackPublisher(self.producer, schemas or registry(),
+                                          settings.pseudonym_secret.encode())
+        self.dead = DeadLetters(self._send_dead_letter, settings.max_payload_bytes)
+        self.tokens = SeenTokens(settings.kafka_bootstrap, SEEN_TOKENS,
+                                 settings.webhook_tolerance_s)
+        self._in_flight: set[bytes] = set()
+        self._certificates: dict[str, bytes] = {}
+        self._topics = {t.strip() for t in settings.sns_topic_arns.split(",") if t.strip()}
+        self._http: aiohttp.ClientSession | None = None
+
+    async def _send_dead_letter(self, key: bytes | None, value: bytes | None,
+                                headers: list[tuple[str, bytes]]) -> None:
+        await self.producer.send([(DLQ, key, value, headers)])
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.webhook_max_body_bytes)
+        app.add_routes([web.post("/webhooks/sendgrid", self.sendgrid),
+                        web.post("/webhooks/mailgun", self.mailgun),
+                        web.post("/webhooks/ses", self.ses),
+                        web.get("/ready", self.ready)])
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _app: web.Application) -> None:
+        context = ssl.create_default_context(cafile=self.settings.sns_ca_file or None)
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context),
+            timeout=aiohttp.ClientTimeout(total=10))
+        await asyncio.get_running_loop().run_in_executor(None, self.tokens.start)
+
+    async def _stop(self, _app: web.Application) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self.tokens.close()
+        self.producer.close()
+
+    async def ready(self, _request: web.Request) -> web.Response:
+        return web.json_response({"ready": True})
+
+    # -- the three providers -------------------------------------------------------------
+
+    async def sendgrid(self, request: web.Request) -> web.Response:
+        async def handle(body: bytes) -> list[ProviderEvent]:
+            key = self.settings.sendgrid_webhook_key
+            if not key:
+                raise Refused(404, "SendGrid webhooks are not configured")
+            verify_sendgrid(key, request.headers.get("X-Twilio-Email-Event-Webhook-Signature", ""),
+                            request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", ""),
+                            body, time.time(), self.settings.webhook_tolerance_s)
+            return sendgrid_events(_json(body))
+        return await self._serve("sendgrid", request, handle)
+
+    async def mailgun(self, request: web.Request) -> web.Response:
+        token_record: list[bytes] = []
+
+        async def handle(body: bytes) -> list[ProviderEvent]:
+            signing_key = self.settings.mailgun_webhook_signing_key
+            if not signing_key:
+                raise Refused(404, "Mailgun webhooks are not configured")
+            try:
+                payload = json.loads(body)
+            except ValueError as err:
+                raise SignatureError("body is not JSON: no signature to check") from err
+            if not isinstance(payload, dict):
+                raise SignatureError("body is not a JSON object: no signature to check")
+            token = verify_mailgun(signing_key, payload.get("signature"), time.time(),
+                                   self.settings.webhook_tolerance_s)
+            key = token_key("mailgun", token)
+            if key in self._in_flight or self.tokens.seen(key):
+                raise Refused(406, "token already used: a replay")  # 406: Mailgun stops
+            self._in_flight.add(key)
+            token_record.append(key)
+            return mailgun_events(payload)
+
+        try:
+            return await self._serve("mailgun", request, handle, token_record)
+        finally:
+            for key in token_record:
+                self._in_flight.discard(key)
+
+    async def ses(self, request: web.Request) -> web.Response:
+        async def handle(body: bytes) -> list[ProviderEvent]:
+            if not self._topics:
+                raise Refused(404, "SES (SNS) webhooks are not configured")
+            try:
+                message = json.loads(body)
+            except ValueError as err:
+                raise SignatureError("body is not JSON: no signature to check") from err
+            if not isinstance(message, dict):
+                raise SignatureError("body is not a JSON object")
+            if message.get("TopicArn") not in self._topics:
+                raise Refused(403, "SNS topic is not one of FLOWMAIL_SNS_TOPIC_ARNS")
+            kind = request.headers.get("x-amz-sns-message-type")
+            if kind and kind != message.get("Type"):
+                raise SignatureError("x-amz-sns-message-type differs from the message's Type")
+            verify_sns(message, await self._certificate(str(message.get("SigningCertURL", ""))))
+            if message["Type"] == "SubscriptionConfirmation":
+                await self._confirm(str(message.get("SubscribeURL", "")))
+                return []
+            if message["Type"] != "Notification":
+                return []
+            return ses_events(_json(str(message.get("Message", "")).encode()),
+                              str(message["MessageId"]))
+        return await self._serve("ses", request, handle)
+
+    # -- shared ------------------------------------------------------------------------------
+
+    async def _serve(self, provider: str, request: web.Request, handle: Any,
+                     token_record: list[bytes] | None = None) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            REQUESTS.labels(provider, "too_large").inc()
+            return web.json_response({"error": "request too large"}, status=413)
+        try:
+            events = await handle(body)
+            records = self.feedback.records(events)
+        except Refused as refused:
+            REQUESTS.labels(provider, f"refused_{refused.status}").inc()
+            return web.json_response({"error": refused.why}, status=refused.status)
+        except SignatureError as err:
+            REQUESTS.labels(provider, "unverified").inc()
+            log.warning("%s webhook refused: %s", provider, err)
+            return web.json_response({"error": f"not verified: {err}"}, status=401)
+        except (FeedbackError, RejectedInput) as err:
+            REQUESTS.labels(provider, "unreadable").inc()
+            await self.dead.reject(_source(provider, body), _rejected(err), stage="webhooks")
+            return web.json_response({"error": f"verified but unreadable: {err}"}, status=400)
+        if token_record:
+            records.append((SEEN_TOKENS, token_record[0], str(int(time.time())).encode(), None))
+        try:
+            await self.producer.send(records)
+        except Exception as err:  # noqa: BLE001 - not stored: the provider must retry
+            REQUESTS.labels(provider, "not_stored").inc()
+            log.error("%s webhook not stored (%s); answering 503", provider, type(err).__name__)
+            return web.json_response({"error": "not stored, retry"}, status=503)
+        for key in token_record or []:
+            self.tokens.remember(key)
+        for event in events:
+            EVENTS.labels(provider, event.status.value).inc()
+        REQUESTS.labels(provider, "accepted").inc()
+        return web.json_response({"accepted": len(events)})
+
+    async def _certificate(self, url: str) -> bytes:
+        """The SNS signing certificate, fetched over HTTPS from an allowed host and kept."""
+        if not sns_cert_url_allowed(url, self.settings.sns_cert_host):
+            raise SignatureError("SigningCertURL is not an HTTPS .pem on an allowed SNS host")
+        if url not in self._certificates:
+            assert self._http is not None
+            try:
+                async with self._http.get(url, allow_redirects=False) as answer:
+                    if answer.status != 200:
+                        raise SignatureError(f"signing certificate: HTTP {answer.status}")
+                    pem = await answer.content.read(64 * 1024)
+            except aiohttp.ClientError as err:
+                raise Refused(503, f"signing certificate unreachable: {err}") from err
+            if len(self._certificates) >= MAX_CERTIFICATES:
+                self._certificates.clear()
+            self._certificates[url] = pem
+        return self._certificates[url]
+
+    async def _confirm(self, url: str) -> None:
+        """A verified SubscriptionConfirmation: visit SubscribeURL (an SNS host only)."""
+        if not sns_url_allowed(url, self.settings.sns_cert_host):
+            raise SignatureError("SubscribeURL is not HTTPS on an allowed SNS host")
+        assert self._http is not None
+        try:
+            async with self._http.get(url, allow_redirects=False) as answer:
+                if answer.status != 200:
+                    raise Refused(503, f"subscription not confirmed: HTTP {answer.status}")
+        except aiohttp.ClientError as err:
+            raise Refused(503, f"subscription not confirmed: {err}") from err
+        log.info("SNS subscription confirmed")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as err:
+        raise RejectedInput(RejectReason.UNDECODABLE, f"body is not JSON: {err}") from err
+
+
+def _source(provider: str, body: bytes) -> SourceRecord:
+    return SourceRecord(f"webhook:{provider}", -1, -1, int(time.time() * 1000), None, body)
+
+
+def _rejected(err: Exception) -> RejectedInput:
+    if isinstance(err, RejectedInput):
+        return err
+    return RejectedInput(RejectReason.SCHEMA_MISMATCH, str(err)[:300])
+
+
+def run(settings: Settings) -> None:
+    web.run_app(WebhookService(settings).app(), host=settings.webhook_host,
+                port=settings.webhook_port, print=None, access_log=None)
