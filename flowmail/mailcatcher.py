@@ -1,5 +1,9 @@
 """A local SMTP mail catcher: every accepted message becomes an ``.eml`` file in the outbox.
 
+Like a real receiving server it has mailboxes that do not exist: a recipient whose local part
+starts with ``nosuchuser`` is refused at RCPT with postfix's ``550 5.1.1 ... User unknown``
+(how flowmail's hard bounces at send time are exercised).
+
 Run as ``python -m flowmail.mailcatcher --dir DIR --port PORT``. Files are written to a
 temporary name and renamed, so a reader never sees half a message.
 """
@@ -17,6 +21,8 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+UNKNOWN_PREFIX = "nosuchuser"
+
 
 class OutboxHandler:
     """aiosmtpd handler that stores each message with its envelope as an ``.eml`` file."""
@@ -24,6 +30,14 @@ class OutboxHandler:
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
         outbox.mkdir(parents=True, exist_ok=True)
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        if address.lower().startswith(UNKNOWN_PREFIX):
+            return ("550 5.1.1 <recipient>: Recipient address rejected: User unknown in "
+                    "virtual mailbox table")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"

@@ -145,6 +145,10 @@ class Settings:
     mailgun_domain: str = _doc("Mailgun sending domain.", default="")
     mailgun_base_url: str = _doc("Mailgun API base URL (EU: https://api.eu.mailgun.net).",
                                  default="https://api.mailgun.net")
+    soft_bounce_limit: int = _doc("Soft bounces of one address within the window that "
+                                  "suppress it like a hard bounce.", default=3)
+    soft_bounce_window_s: float = _doc("The window soft bounces are counted in.",
+                                       default=7 * 24 * 3600.0)
     webhook_host: str = _doc("Interface of `flowmail webhooks` (0.0.0.0 in containers).",
                              default="127.0.0.1")
     webhook_port: int = _doc("Port of `flowmail webhooks` (provider events, /ready).",

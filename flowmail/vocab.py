@@ -51,6 +51,7 @@ CATEGORY_OF: dict[EmailType, Category] = {
 
 class SuppressionReason(StrEnum):
     HARD_BOUNCE = "hard_bounce"  # the mailbox does not exist: stop all but security mail
+    SOFT_BOUNCES = "soft_bounces"  # refused for now, again and again: as a hard bounce
     COMPLAINT = "complaint"      # marked as spam: stop all but security mail, every shop
     UNSUBSCRIBE = "unsubscribe"  # clicked unsubscribe: that shop's marketing only
     MANUAL = "manual"            # an operator's decision, in the scope the operator chose

@@ -36,11 +36,10 @@ from processors.feedback import (
     mailgun_events,
     sendgrid_events,
     ses_events,
-    suppression_of,
+    suppression_change,
     to_delivery_event,
 )
 from processors.keys import recipient_key
-from processors.suppression import change, scope_for
 from processors.validation import deliverable_address
 from processors.webhook_signatures import (
     SignatureError,
@@ -88,10 +87,8 @@ class FeedbackPublisher:
             records.append((DELIVERY, (event.idempotency_key or delivery.recipient_key).encode(),
                             self.schemas.encode(f"{DELIVERY}-value", delivery.to_record(),
                                                 check=False), None))
-            reason = suppression_of(event)
-            if reason is not None:
-                value = change(reason, scope_for(reason, event.shop_id or None),
-                               event.occurred_at, f"webhook:{event.provider}")
+            value = suppression_change(event)
+            if value is not None:
                 records.append((SUPPRESSIONS,
                                 recipient_key(event.recipient, self.key_secret).encode(),
                                 json.dumps(value).encode(), None))

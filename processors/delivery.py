@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flowmail.vocab import DeliveryStatus, RejectReason
+from flowmail.vocab import DeliveryStatus, RejectReason, SuppressionReason
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import delivery_event_id, recipient_domain, recipient_key
-from processors.suppression import suppressing
+from processors.suppression import change, scope_for, suppressing
 from providers.backoff import retry_delay_s
 
 
@@ -65,6 +65,12 @@ def after_failure(command: EmailCommand, err: Exception, *, transient: bool,
     if isinstance(err, RejectedInput):
         return err
     return RejectedInput(RejectReason.PERMANENT_PROVIDER_ERROR, str(err)[:300])
+
+
+def send_time_bounce(provider: str) -> dict[str, Any]:
+    """The suppression change of an address a receiving server said does not exist."""
+    return change(SuppressionReason.HARD_BOUNCE, scope_for(SuppressionReason.HARD_BOUNCE),
+                  int(time.time() * 1000), f"send:{provider}")
 
 
 def failure_alert(command: EmailCommand, reason: str) -> dict[str, Any]:

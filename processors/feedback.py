@@ -21,6 +21,7 @@ from typing import Any
 from flowmail.vocab import DeliveryStatus, SuppressionReason
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.keys import recipient_domain, recipient_key
+from processors.suppression import change, scope_for, soft_bounce
 
 ECHO_PREFIX = "flowmail_"
 ECHO_NAMES = ("key", "shop", "type", "priority", "campaign", "variant")
@@ -244,6 +245,25 @@ def _reason(*parts: Any) -> str | None:
     return text[:500] or None
 
 
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_NO_SUCH_USER = re.compile(r"no such (user|mailbox|recipient)|user unknown|unknown (user|recipient)"
+                           r"|mailbox (not found|does not exist)|address does not exist", re.I)
+_GONE = {(1, 1), (1, 2), (1, 10)}  # bad mailbox, bad domain, null MX (RFC 3463, RFC 7505)
+
+
+def no_such_user(code: int, text: str) -> bool:
+    """An SMTP refusal at send time that is a hard bounce: the address does not exist. With
+    an enhanced status code (RFC 3463) only 5.1.1, 5.1.2 and 5.1.10 are; a policy refusal
+    (5.7.x: spam, reputation) is not the address's fault and never suppresses it."""
+    if not 500 <= code < 600:
+        return False
+    enhanced = _ENHANCED.search(text)
+    if enhanced:
+        return enhanced.group(1) == "5" and (int(enhanced.group(2)),
+                                             int(enhanced.group(3))) in _GONE
+    return code in {550, 551, 553} and bool(_NO_SUCH_USER.search(text))
+
+
 def feedback_event_id(event: ProviderEvent) -> str:
     """The same provider event (a webhook retried, or sent to two replicas) has one id."""
     material = "\x1f".join((event.provider, event.event_ref, event.status.value,
@@ -277,3 +297,15 @@ def suppression_of(event: ProviderEvent) -> SuppressionReason | None:
     if event.status is DeliveryStatus.UNSUBSCRIBED and event.shop_id:
         return SuppressionReason.UNSUBSCRIBE
     return None
+
+
+def suppression_change(event: ProviderEvent) -> dict[str, Any] | None:
+    """The email.suppressions change this event makes: a scope, or one soft bounce counted
+    (processors/suppression.py decides when they add up)."""
+    source = f"webhook:{event.provider}"
+    if event.status is DeliveryStatus.BOUNCED and event.bounce_type == "soft":
+        return soft_bounce(event.occurred_at, source)
+    reason = suppression_of(event)
+    if reason is None:
+        return None
+    return change(reason, scope_for(reason, event.shop_id or None), event.occurred_at, source)

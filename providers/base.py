@@ -28,7 +28,7 @@ class ProviderError(Exception):
 
     def __init__(self, provider: str, message: str, *, transient: bool,
                  status: int | None = None, retry_after_s: float | None = None,
-                 provider_fault: bool = True) -> None:
+                 provider_fault: bool = True, bounce: bool = False) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.transient = transient
@@ -37,6 +37,8 @@ class ProviderError(Exception):
         # True: the provider is unwell (5xx, timeout, 401, 429): try the next one.
         # False: the message itself is refused (bad recipient, 400): no provider will take it.
         self.provider_fault = provider_fault
+        # the receiving server said the address does not exist: a hard bounce at send time
+        self.bounce = bounce
 
 
 class Provider(Protocol):

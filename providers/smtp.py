@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from processors.feedback import no_such_user
 from providers.base import ProviderError, SendResult
 from providers.smtp_wire import SmtpConnection, SmtpDisconnected, SmtpError
 
@@ -88,7 +89,9 @@ class SmtpProvider:
         what = (f"recipient refused ({error.code})" if error.stage == "rcpt"
                 else f"{error.code} {error.text}")
         return ProviderError(self.name, what[:300], transient=transient, status=error.code,
-                             provider_fault=transient)
+                             provider_fault=transient,
+                             bounce=error.stage == "rcpt" and no_such_user(error.code,
+                                                                            error.text))
 
     async def close(self) -> None:
         while not self._pool.empty():

@@ -28,6 +28,7 @@ from processors.delivery import (
     already_sent,
     delivery_event,
     failure_alert,
+    send_time_bounce,
     suppression_reason,
 )
 from processors.errors import AttachmentFailed
@@ -45,7 +46,7 @@ from streams.changelog_store import ChangelogStore, SuppressionView
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
-from streams.topics import ALERTS, COMMAND_SUBJECT, DELIVERY, ledger_changelog
+from streams.topics import ALERTS, COMMAND_SUBJECT, DELIVERY, SUPPRESSIONS, ledger_changelog
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,15 @@ class BatchSender(LoopStage):
                         reason=f"{err} (retry in {outcome.delay_s:.0f}s)"[:300])
             return
         await self._failed(record, command, outcome, alert=alert)
+        if isinstance(err, ProviderError) and err.bounce:
+            self._hard_bounce(command, err)
+
+    def _hard_bounce(self, command: EmailCommand, err: ProviderError) -> None:
+        """The receiver said the address does not exist: a bounce, and its suppression."""
+        self.report(command, DeliveryStatus.BOUNCED, provider=err.provider, bounce_type="hard",
+                    reason=str(err)[:300])
+        self.producer.produce(SUPPRESSIONS, recipient_key(command.recipient, self.key_secret)
+                              .encode(), json.dumps(send_time_bounce(err.provider)).encode())
 
     async def _failed(self, record: SourceRecord, command: EmailCommand, err: Exception,
                       alert: bool = False) -> None:

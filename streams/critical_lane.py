@@ -26,7 +26,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from flowmail.avro import registry
 from flowmail.settings import Settings
 from flowmail.vocab import Priority
-from processors.suppression import merge
 from streams import event_loop, memory, metrics
 from streams.agents import suppressions
 from streams.batch_loop import LoopStage
@@ -53,8 +52,8 @@ class CriticalLane:
         # nothing else on this loop to give way; the worker processes give way
         precedence = Precedence(SharedUrgency(urgency_file(settings.home, settings.app_id)))
         chains, self.built = provider_chains(settings, [PRIORITY], provider_name)
-        self.view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
-                                    suppressions.parse)
+        self.view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS,
+                                    suppressions.merge_of(settings), suppressions.parse)
         self.stages: list[LoopStage] = [
             CriticalRouter(settings, schemas, precedence),
             BatchSender(PRIORITY, settings, schemas, chains[PRIORITY],

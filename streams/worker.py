@@ -19,7 +19,7 @@ from flowmail.vocab import EmailType, Priority, SuppressionReason
 from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES
-from processors.suppression import merge, scope_for
+from processors.suppression import scope_for
 from streams import event_loop, memory, metrics
 from streams.agents import retry, suppressions
 from streams.app import create_app
@@ -88,8 +88,8 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         sent_here = [p for p in priorities if not (critical_apart and p is Priority.CRITICAL)]
         chains, built = provider_chains(settings, sent_here, provider_name)
         renderer = sender_renderer(settings)
-        view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS, merge,
-                               suppressions.parse)
+        view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS,
+                               suppressions.merge_of(settings), suppressions.parse)
         suppressions.register(app, settings, dead)
         for priority in sent_here:
             engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,

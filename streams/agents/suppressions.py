@@ -8,11 +8,13 @@ holds the dead-letter promise for what no view can read (one consumer group: onc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flowmail.settings import Settings
 from processors.errors import RejectedInput
-from processors.suppression import parse_change
+from processors.suppression import merge, parse_change
 from streams.dlq import DeadLetters
 from streams.topics import SUPPRESSIONS, faust_topic, spec_by_name
 
@@ -25,6 +27,12 @@ def parse(value: bytes | None) -> dict[str, Any] | None:
     if not value:
         return None
     return parse_change(json.loads(value))
+
+
+def merge_of(settings: Settings) -> Callable[[Any, Any], Any]:
+    """Every process merges changes with the same soft-bounce rule (settings)."""
+    return partial(merge, soft_limit=settings.soft_bounce_limit,
+                   soft_window_ms=int(settings.soft_bounce_window_s * 1000))
 
 
 def register(app: faust.App, settings: Settings, dead: DeadLetters) -> None:

@@ -171,3 +171,25 @@ def test_one_click_unsubscribe_stops_the_next_campaign(worker, settings, fake_ap
     publish(settings, "order.placed", order)
     poll(lambda: outbox(settings.outbox_dir).get(key(order, "order_confirmation")),
          "the order confirmation after a marketing unsubscribe")
+
+
+def test_an_smtp_no_such_user_at_send_time_is_a_hard_bounce_that_suppresses(worker, settings):
+    """The mail catcher refuses ``nosuchuser*`` at RCPT with 550 5.1.1, as postfix does."""
+    order = SAMPLES["order.placed"](4)
+    order["customer"]["email"] = f"nosuchuser.{uuid.uuid4().hex[:10]}@example.org"
+    publish(settings, "order.placed", order)
+    outcome = poll(lambda: (s := statuses(settings, order)) and "bounced" in dict(s) and s,
+                   "the bounce at send time")
+    assert ("bounced", "smtp") in outcome and ("failed", "") in outcome
+    [bounced] = [h["_source"] for h in search(settings.opensearch_url, INDEX, {
+        "bool": {"must": [{"term": {"source_event_id": order["event_id"]}},
+                          {"term": {"status": "bounced"}}]}})]
+    assert bounced["bounce_type"] == "hard" and "550" in bounced["reason"]
+
+    def next_order_suppressed():
+        again = dict(order, event_id=str(uuid.uuid4()))
+        publish(settings, "order.placed", again)
+        return poll(lambda: statuses(settings, again), "an outcome") == [("suppressed", "")]
+
+    poll(next_order_suppressed, "the bounce to suppress the next order", timeout_s=30,
+         every_s=0.5)

@@ -8,17 +8,22 @@ import time
 
 import pytest
 
-from flowmail.vocab import DeliveryStatus, SuppressionReason
+from flowmail.vocab import DeliveryStatus, EmailType, SuppressionReason
+from processors.errors import RejectedInput
 from processors.feedback import (
     FeedbackError,
+    ProviderEvent,
     from_ses_tag_value,
     mailgun_events,
+    no_such_user,
     sendgrid_events,
     ses_events,
     ses_tag_value,
+    suppression_change,
     suppression_of,
     to_delivery_event,
 )
+from processors.suppression import merge, parse_change, soft_bounce, suppressing
 from processors.webhook_signatures import (
     SNS_HOST_PATTERN,
     SignatureError,
@@ -180,3 +185,47 @@ def test_ses_tag_values_survive_the_tag_alphabet(value):
     coded = ses_tag_value(value)
     assert all(c.isalnum() or c in "_-" for c in coded)
     assert from_ses_tag_value(coded) == value
+
+
+@pytest.mark.parametrize("code, text, gone", [
+    (550, "5.1.1 <x>: Recipient address rejected: User unknown in virtual mailbox table", True),
+    (550, "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", True),
+    (550, "5.7.1 Message rejected as spam: user unknown to us", False),  # policy, not address
+    (550, "No such user here", True),
+    (550, "Requested action not taken: mailbox unavailable", False),  # RFC 5321's generic text
+    (452, "4.2.2 Mailbox full", False),
+    (554, "5.1.2 Host unknown", True),
+])
+def test_a_send_time_refusal_is_a_hard_bounce_only_when_the_address_is_gone(code, text, gone):
+    assert no_such_user(code, text) is gone
+
+
+def test_soft_bounces_add_up_to_a_suppression_within_the_window_only():
+    day = 24 * 3600 * 1000
+    entry = None
+    for at in (0, 8 * day, 9 * day):  # the first falls out of the 7-day window
+        entry = merge(entry, parse_change(soft_bounce(at, "webhook:ses")))
+        assert suppressing(entry, "shop-1", EmailType.ORDER_CONFIRMATION) is None
+    assert entry == {"soft_bounces": [8 * day, 9 * day]}
+    entry = merge(entry, soft_bounce(10 * day, "webhook:ses"))
+    assert suppressing(entry, "shop-1", EmailType.ORDER_CONFIRMATION) == "soft_bounces (*/*)"
+    assert suppressing(entry, "shop-1", EmailType.PASSWORD_RESET) is None
+    assert "soft_bounces" not in entry
+    # a limit from settings
+    assert suppressing(merge(None, soft_bounce(1, "x"), soft_limit=1), "s",
+                       EmailType.INVOICE) == "soft_bounces (*/*)"
+    with pytest.raises(RejectedInput):
+        parse_change({"soft_bounce": True})
+
+
+def test_each_provider_event_makes_the_suppression_change_it_should():
+    def event(status, bounce_type=None, shop="shop-7"):
+        return ProviderEvent("ses", status, "r", "a@example.org", 5, dict(ECHO, flowmail_shop=shop),
+                             bounce_type=bounce_type)
+
+    soft = suppression_change(event(DeliveryStatus.BOUNCED, "soft"))
+    assert soft == soft_bounce(5, "webhook:ses")
+    assert suppression_change(event(DeliveryStatus.BOUNCED, "hard"))["scope"] == "*/*"
+    assert suppression_change(event(DeliveryStatus.UNSUBSCRIBED))["scope"] == "shop-7/marketing"
+    assert suppression_change(event(DeliveryStatus.UNSUBSCRIBED, shop="")) is None
+    assert suppression_change(event(DeliveryStatus.OPENED)) is None
