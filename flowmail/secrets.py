@@ -1,17 +1,18 @@
-"""The two HMAC secrets, checked before anything runs with them.
+"""The HMAC secrets, checked before anything runs with them.
 
 FLOWMAIL_PSEUDONYM_SECRET turns addresses into recipient keys (partitioning, analytics);
-FLOWMAIL_UNSUBSCRIBE_SECRET signs unsubscribe links. An empty or short key makes both
-guessable: anyone could unsubscribe any customer, or reverse a "pseudonym" by hashing
-guessed addresses. So:
+FLOWMAIL_UNSUBSCRIBE_SECRET signs unsubscribe links; FLOWMAIL_TRACKING_SECRET signs open and
+click tracking ids (needed only while FLOWMAIL_TRACKING_TYPES names a type). An empty or
+short key makes them guessable: anyone could unsubscribe any customer, forge clicks, or
+reverse a "pseudonym" by hashing guessed addresses. So:
 
 * a given secret must have at least MIN_CHARS characters (each, for a rotation list);
 * an empty secret is generated once and kept in ``<FLOWMAIL_HOME>/secrets.json`` (mode 0600)
   only when Kafka is on this machine (the local stack, the demo, the tests); anywhere else
   the command refuses to start and says what to set.
 
-Rotation: FLOWMAIL_UNSUBSCRIBE_SECRET may list several keys, ``new,old``: the first signs,
-every one verifies (tokens carry the key's id), so links already sent keep working. The
+Rotation: FLOWMAIL_UNSUBSCRIBE_SECRET and FLOWMAIL_TRACKING_SECRET may list several keys,
+``new,old``: the first signs, every one verifies, so links already sent keep working. The
 pseudonym secret cannot rotate this way: it decides partitions and analytics identities.
 """
 
@@ -27,7 +28,7 @@ from flowmail.settings import Settings, SettingsError
 
 MIN_CHARS = 32
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-NAMES = ("pseudonym_secret", "unsubscribe_secret")
+NAMES = ("pseudonym_secret", "unsubscribe_secret", "tracking_secret")
 
 
 def on_this_machine(bootstrap: str) -> bool:
@@ -36,9 +37,11 @@ def on_this_machine(bootstrap: str) -> bool:
 
 
 def with_secrets(settings: Settings) -> Settings:
-    """``settings`` with both secrets checked, or generated for the local stack."""
+    """``settings`` with its secrets checked, or generated for the local stack."""
     values = {}
     for name in NAMES:
+        if name == "tracking_secret" and not settings.tracking_types.strip():
+            continue
         value = getattr(settings, name)
         variable = f"FLOWMAIL_{name.upper()}"
         if value:

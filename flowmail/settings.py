@@ -145,6 +145,14 @@ class Settings:
     mailgun_domain: str = _doc("Mailgun sending domain.", default="")
     mailgun_base_url: str = _doc("Mailgun API base URL (EU: https://api.eu.mailgun.net).",
                                  default="https://api.mailgun.net")
+    tracking_types: str = _doc("Email types whose opens and clicks flowmail tracks "
+                               "(comma-separated; empty: none; password resets never).",
+                               default="marketing_campaign")
+    tracking_base_url: str = _doc("Public address of `flowmail webhooks` that tracked links "
+                                  "and pixels point to.", default="http://127.0.0.1:6080")
+    tracking_secret: str = _doc("HMAC key(s) of tracking ids, 32+ characters each (secret; "
+                                "new,old rotates); generated for the local stack.",
+                                default="", repr=False)
     soft_bounce_limit: int = _doc("Soft bounces of one address within the window that "
                                   "suppress it like a hard bounce.", default=3)
     soft_bounce_window_s: float = _doc("The window soft bounces are counted in.",

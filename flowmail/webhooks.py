@@ -1,4 +1,5 @@
-"""``flowmail webhooks``: the HTTP service providers call back (SendGrid, Mailgun, SES via SNS).
+"""``flowmail webhooks``: the HTTP service providers call back (SendGrid, Mailgun, SES via SNS),
+and the one tracked links and pixels point to (``/t/c/...``, ``/t/o/...``).
 
 aiohttp, because the worker's web endpoints and the provider fakes already use it (no second
 framework), it is asyncio-native like the Kafka producer's acknowledgements it awaits, and it
@@ -28,7 +29,7 @@ from prometheus_client import Counter
 
 from flowmail.avro import SchemaRegistry, registry
 from flowmail.settings import Settings
-from flowmail.vocab import RejectReason
+from flowmail.vocab import DeliveryStatus, RejectReason
 from processors.errors import RejectedInput
 from processors.feedback import (
     FeedbackError,
@@ -40,6 +41,7 @@ from processors.feedback import (
     to_delivery_event,
 )
 from processors.keys import recipient_key
+from processors.tracking import TokenError, classify_agent, tracking_event, verify
 from processors.validation import deliverable_address
 from processors.webhook_signatures import (
     SignatureError,
@@ -59,6 +61,11 @@ log = logging.getLogger(__name__)
 
 REQUESTS = Counter("flowmail_webhook_requests_total", "Webhook requests by provider and outcome",
                    ["provider", "outcome"])
+TRACKED = Counter("flowmail_tracking_total", "Tracking requests by kind and who made them "
+                  "(human, prefetch, scanner) or why refused", ["kind", "agent"])
+# a transparent 1x1 GIF
+PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000"
+                      "010001000002024401003b")
 EVENTS = Counter("flowmail_webhook_events_total", "Provider events published, by status",
                  ["provider", "status"])
 MAX_CERTIFICATES = 64
@@ -108,6 +115,8 @@ class WebhookService:
         self._certificates: dict[str, bytes] = {}
         self._topics = {t.strip() for t in settings.sns_topic_arns.split(",") if t.strip()}
         self._http: aiohttp.ClientSession | None = None
+        self._tracking_keys = [k.strip().encode() for k in settings.tracking_secret.split(",")
+                               if k.strip()]
 
     async def _send_dead_letter(self, key: bytes | None, value: bytes | None,
                                 headers: list[tuple[str, bytes]]) -> None:
@@ -118,6 +127,8 @@ class WebhookService:
         app.add_routes([web.post("/webhooks/sendgrid", self.sendgrid),
                         web.post("/webhooks/mailgun", self.mailgun),
                         web.post("/webhooks/ses", self.ses),
+                        web.get("/t/o/{context}/{recipient}.gif", self.opened),
+                        web.get("/t/c/{link}/{recipient}", self.clicked),
                         web.get("/ready", self.ready)])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -204,6 +215,56 @@ class WebhookService:
             return ses_events(_json(str(message.get("Message", "")).encode()),
                               str(message["MessageId"]))
         return await self._serve("ses", request, handle)
+
+    # -- open and click tracking (processors/tracking.py) --------------------------------
+
+    async def opened(self, request: web.Request) -> web.Response:
+        """The pixel: always the image (a mail client shows nothing broken), an event only for
+        a genuine id."""
+        try:
+            context = verify(self._tracking_keys, request.match_info["context"])
+            recipient = verify(self._tracking_keys, request.match_info["recipient"])
+        except TokenError:
+            TRACKED.labels("open", "forged").inc()
+            return web.Response(status=404, text="not found")
+        agent = classify_agent(request.headers.get("User-Agent", ""), request.method)
+        await self._track(DeliveryStatus.OPENED, context, recipient, agent, None)
+        return web.Response(body=PIXEL, content_type="image/gif",
+                            headers={"Cache-Control": "no-store, private"})
+
+    async def clicked(self, request: web.Request) -> web.Response:
+        """A link: the redirect goes only to the URL the link's own token signed."""
+        try:
+            link = verify(self._tracking_keys, request.match_info["link"])
+            recipient = verify(self._tracking_keys, request.match_info["recipient"])
+            url = str(link.get("u", ""))
+        except TokenError:
+            TRACKED.labels("click", "forged").inc()
+            return web.Response(status=404, text="not found")
+        if not url.startswith(("https://", "http://")):
+            TRACKED.labels("click", "forged").inc()
+            return web.Response(status=404, text="not found")
+        agent = classify_agent(request.headers.get("User-Agent", ""), request.method)
+        await self._track(DeliveryStatus.CLICKED, link, recipient, agent, url)
+        raise web.HTTPFound(url, headers={"Cache-Control": "no-store, private",
+                                          "Referrer-Policy": "no-referrer"})
+
+    async def _track(self, status: DeliveryStatus, context: dict[str, Any],
+                     recipient: dict[str, Any], agent: str, url: str | None) -> None:
+        """Written before the answer (at least once); a broker that does not take it costs
+        the event, never the recipient's redirect."""
+        event = tracking_event(status, context, recipient, agent, int(time.time() * 1000),
+                               f"{time.monotonic_ns()}", url)
+        try:
+            await self.feedback.producer.send([(DELIVERY, event.idempotency_key.encode(),
+                                                self.feedback.schemas.encode(
+                                                    f"{DELIVERY}-value", event.to_record(),
+                                                    check=False), None)])
+        except Exception as err:  # noqa: BLE001 - the redirect matters more than the count
+            TRACKED.labels(status.value, "not_stored").inc()
+            log.error("tracking event not stored (%s)", type(err).__name__)
+            return
+        TRACKED.labels(status.value, agent).inc()
 
     # -- shared ------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ def document_properties() -> dict[str, Any]:
         "reason": {"type": "text", "fields": {"raw": {"type": "keyword",
                                                       "ignore_above": 256}}},
         "source_event_id": keyword,
-        "campaign_id": keyword, "variant": keyword, "bounce_type": keyword,
+        "campaign_id": keyword, "variant": keyword, "bounce_type": keyword, "agent": keyword,
         "url": {"type": "keyword", "ignore_above": 2048},
     }
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowmail.vocab import EmailType
 from processors.commands import EmailCommand
 from processors.rendering import RenderedEmail, Renderer
 
-# the per-recipient fields of a campaign email
+if TYPE_CHECKING:
+    from processors.tracking import Tracker
+
+# the per-recipient fields of a campaign email (and "track", the tracking id, when tracked)
 PERSONAL = ("first_name", "token")
 
 
@@ -41,15 +44,19 @@ def group_key(command: EmailCommand) -> tuple[str, str, str, bool]:
             command.locale, bool(command.template_data.get("first_name")))
 
 
-def personal_values(command: EmailCommand) -> dict[str, str]:
+def personal_values(command: EmailCommand, tracker: Tracker | None = None) -> dict[str, str]:
     data = command.template_data
     token = data["unsubscribe_url"].partition("token=")[2]
-    return {"first_name": html.escape(data.get("first_name") or ""), "token": token}
+    values = {"first_name": html.escape(data.get("first_name") or ""), "token": token}
+    if tracker is not None and tracker.enabled(command):
+        values["track"] = tracker.recipient_token(command)
+    return values
 
 
-def render_bulk(renderer: Renderer, commands: list[EmailCommand], placeholder: str
-                ) -> BulkMessage:
-    """``placeholder`` is a format string for a field name, e.g. ``%recipient.{}%``."""
+def render_bulk(renderer: Renderer, commands: list[EmailCommand], placeholder: str,
+                tracker: Tracker | None = None) -> BulkMessage:
+    """``placeholder`` is a format string for a field name, e.g. ``%recipient.{}%``; with a
+    tracker, links and the pixel carry a ``track`` placeholder for the recipient's id."""
     first = commands[0]
     if first.email_type is not EmailType.MARKETING_CAMPAIGN:
         raise ValueError("bulk rendering is for campaign mail")
@@ -59,29 +66,38 @@ def render_bulk(renderer: Renderer, commands: list[EmailCommand], placeholder: s
         data["first_name"] = placeholder.format("first_name")
     data["unsubscribe_url"] = base + "token=" + placeholder.format("token")
     template = replace(first, template_data=data)
-    return BulkMessage(renderer.render(template),
-                       [BulkRecipient(c, personal_values(c)) for c in commands])
+    rendered = renderer.render(template)
+    if tracker is not None and tracker.enabled(first):  # one type per group: all or none
+        rendered = tracker.apply(rendered, template, placeholder.format("track"))
+    return BulkMessage(rendered, [BulkRecipient(c, personal_values(c, tracker))
+                                  for c in commands])
 
 
 # letters and digits only: no escaping, CSS inlining or URL encoding changes it
 PERSONAL_PLACEHOLDER = "fmph0{}0fmph"
 
 
-def render_personal(renderer: Renderer, commands: list[EmailCommand]) -> list[RenderedEmail]:
+def render_personal(renderer: Renderer, commands: list[EmailCommand],
+                    tracker: Tracker | None = None) -> list[RenderedEmail]:
     """A campaign group rendered once and filled in per recipient, as a batch API does, for
     the providers that send one by one (SMTP, SES): a render is ~0.5 ms, a fill ~0.01 ms.
     HTML gets the escaped values, text and subject the raw ones (as a direct render does)."""
-    template = render_bulk(renderer, commands, PERSONAL_PLACEHOLDER).rendered
+    template = render_bulk(renderer, commands, PERSONAL_PLACEHOLDER, tracker).rendered
     first_ph = PERSONAL_PLACEHOLDER.format("first_name")
     token_ph = PERSONAL_PLACEHOLDER.format("token")
+    track_ph = PERSONAL_PLACEHOLDER.format("track")
+    tracked = tracker is not None and tracker.enabled(commands[0])
     filled = []
     for command in commands:
         first = command.template_data.get("first_name") or ""
         token = command.template_data["unsubscribe_url"].partition("token=")[2]
+        page = template.html.replace(token_ph, token).replace(first_ph, html.escape(first))
+        if tracked:
+            page = page.replace(track_ph, tracker.recipient_token(command))  # type: ignore[union-attr]
         filled.append(replace(
             template,
             subject=template.subject.replace(token_ph, token).replace(first_ph, first),
-            html=template.html.replace(token_ph, token).replace(first_ph, html.escape(first)),
+            html=page,
             text=template.text.replace(token_ph, token).replace(first_ph, first)))
     return filled
 

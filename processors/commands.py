@@ -72,6 +72,7 @@ class DeliveryEvent:
     variant: str | None = None
     bounce_type: str | None = None  # bounced: "hard" or "soft"
     url: str | None = None          # clicked: the link followed
+    agent: str | None = None        # opened/clicked: human, prefetch or scanner
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_record(self) -> dict[str, Any]:

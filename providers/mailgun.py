@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from processors.message import OutgoingEmail
 
 PLACEHOLDER = "%recipient.{}%"
+# flowmail tracks opens and clicks itself (processors/tracking.py): Mailgun's is off
+NO_TRACKING = {"o:tracking": "no", "o:tracking-clicks": "no", "o:tracking-opens": "no"}
 
 
 class MailgunProvider:
@@ -37,7 +39,7 @@ class MailgunProvider:
         self._pool, self._timeout = pool, timeout_s
 
     def _post(self, message: OutgoingEmail) -> str:
-        return self._call(self._url, data={"to": [message.recipient[0]],
+        return self._call(self._url, data={"to": [message.recipient[0]], **NO_TRACKING,
                                            **{f"v:{k}": v for k, v in message.echo.items()}},
                           files={"message": ("message.mime", message.raw,
                                              "message/rfc822")})
@@ -77,6 +79,7 @@ class MailgunProvider:
             "h:List-Unsubscribe": "<" + unsubscribe.partition("token=")[0] + "token="
                                   + PLACEHOLDER.format("token") + ">",
             "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            **NO_TRACKING,
             # returned with every webhook event; the key differs per recipient
             **{f"v:{k}": v for k, v in echo_fields(bulk.recipients[0].command).items()},
             f"v:{ECHO_PREFIX}key": PLACEHOLDER.format("key"),

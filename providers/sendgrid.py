@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from processors.message import OutgoingEmail
 
 MAX_PERSONALIZATIONS = 1000
+# flowmail tracks opens and clicks itself (processors/tracking.py); SendGrid's own tracking
+# would count them twice and rewrite flowmail's signed links, so it is off for every message
+NO_TRACKING = {"click_tracking": {"enable": False, "enable_text": False},
+               "open_tracking": {"enable": False}}
 
 
 def payload(message: OutgoingEmail) -> dict[str, Any]:
@@ -33,6 +37,7 @@ def payload(message: OutgoingEmail) -> dict[str, Any]:
         "content": [c for c in ({"type": "text/plain", "value": message.text},
                                 {"type": "text/html", "value": message.html}) if c["value"]],
         "headers": dict(message.headers),
+        "tracking_settings": NO_TRACKING,
     }
     if message.attachments:
         body["attachments"] = [{"filename": a.filename, "type": a.mime_type,
@@ -52,6 +57,7 @@ def bulk_payload(bulk: BulkMessage, reply_headers: dict[str, str]) -> dict[str, 
                     {"type": "text/html", "value": rendered.html}],
         "headers": {"X-Flowmail-Email-Type": first.email_type.value,
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        "tracking_settings": NO_TRACKING,
         "personalizations": [{
             "to": [{"email": r.command.recipient, "name": r.command.recipient_name or None}],
             "substitutions": {PLACEHOLDER.format(k): v for k, v in r.values.items()},

@@ -46,6 +46,7 @@ from streams.changelog_store import ChangelogStore, SuppressionView
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
+from streams.sending import sender_tracker
 from streams.topics import ALERTS, COMMAND_SUBJECT, DELIVERY, SUPPRESSIONS, ledger_changelog
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class BatchSender(LoopStage):
         self.take_max = settings.bulk_batch_size if self.bulk else BATCH_MAX
         self.fill_wait_s = settings.bulk_batch_seconds if self.bulk else 0.0
         self.key_secret = settings.pseudonym_secret.encode()
+        self.tracker = sender_tracker(settings)
         self.max_attempts = int(name_values(settings.retry_max_attempts, "retry_max_attempts",
                                             int).get(priority.value, 3))
         self.concurrency = max(1, settings.sender_concurrency)
@@ -147,7 +149,7 @@ class BatchSender(LoopStage):
             if len(members) < 2:
                 continue
             try:
-                rendered = render_personal(self.renderer, members)
+                rendered = render_personal(self.renderer, members, self.tracker)
             except Exception:  # noqa: BLE001, S112 - each is then rendered, and fails, alone
                 continue
             done.update(zip([c.command_id for c in members], rendered, strict=True))
@@ -188,7 +190,7 @@ class BatchSender(LoopStage):
             if self.priority is not Priority.CRITICAL:
                 await self.precedence.wait_turn()
             try:
-                rendered = prerendered or self.renderer.render(command)
+                rendered = prerendered or self._render(command)
                 email = build_message(command, rendered, self.settings.mail_from)
                 _ = email.raw
             except AttachmentFailed as err:
@@ -213,6 +215,12 @@ class BatchSender(LoopStage):
         self.report(command, DeliveryStatus.SENT, provider=result.provider,
                     provider_message_id=result.provider_message_id, latency_ms=latency_ms,
                     reason=f"sent without {', '.join(missing)}" if missing else None)
+
+    def _render(self, command: EmailCommand) -> RenderedEmail:
+        rendered = self.renderer.render(command)
+        if self.tracker is not None and self.tracker.enabled(command):
+            rendered = self.tracker.apply(rendered, command, self.tracker.recipient_token(command))
+        return rendered
 
     async def retry_or_fail(self, record: SourceRecord, command: EmailCommand, err: Exception,
                              *, transient: bool, provider: str | None = None,

@@ -54,7 +54,7 @@ class BulkCalls:
         commands = [command for _, command in chunk]
 
         async def render(placeholder: str, _max: int) -> Any:
-            return render_bulk(sender.renderer, commands, placeholder)
+            return render_bulk(sender.renderer, commands, placeholder, sender.tracker)
 
         batch = uuid.uuid4().hex[:12]
         await self._record(chunk, f"inflight:{batch}")

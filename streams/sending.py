@@ -11,6 +11,7 @@ from dataclasses import replace
 from flowmail.settings import Settings, name_values
 from flowmail.vocab import EmailType, Priority
 from processors.rendering import Renderer
+from processors.tracking import Tracker
 from providers import registry as providers
 from providers.base import BlockingPool
 from providers.breaker import CircuitBreaker
@@ -62,6 +63,14 @@ def pdf_types(settings: Settings) -> frozenset[EmailType]:
     except ValueError as err:
         raise ValueError(f"FLOWMAIL_PDF_ATTACHMENTS: {err}") from err
 
+
+
+def sender_tracker(settings: Settings) -> Tracker | None:
+    """Open and click tracking for FLOWMAIL_TRACKING_TYPES (None: nothing tracked)."""
+    if not settings.tracking_types.strip() or not settings.tracking_secret:
+        return None
+    return Tracker.of(settings.tracking_secret, settings.tracking_base_url,
+                      settings.tracking_types, settings.pseudonym_secret.encode())
 
 
 def sender_renderer(settings: Settings) -> Renderer:

@@ -49,7 +49,8 @@ def make_app(api_key: str, domain: str) -> web.Application:
         state.accept({"id": message_id, "to": recipients, "subject": subject,
                       "headers": {k: str(v) for k, v in headers.items()},
                       "attachments": attachments,
-                      "variables": {k[2:]: str(v) for k, v in form.items() if k.startswith("v:")}})
+                      "variables": {k[2:]: str(v) for k, v in form.items() if k.startswith("v:")},
+                      "options": {k[2:]: str(v) for k, v in form.items() if k.startswith("o:")}})
         return web.json_response({"id": message_id, "message": "Queued. Thank you."})
 
     def batch(form, recipients: list[str]) -> web.Response:
@@ -74,7 +75,9 @@ def make_app(api_key: str, domain: str) -> web.Application:
                           "headers": headers, "html": fill(str(form.get("html", ""))),
                           "attachments": [],
                           "variables": {k[2:]: fill(str(v)) for k, v in form.items()
-                                        if k.startswith("v:")}})
+                                        if k.startswith("v:")},
+                          "options": {k[2:]: str(v) for k, v in form.items()
+                                      if k.startswith("o:")}})
         return web.json_response({"id": message_id, "message": "Queued. Thank you."})
 
     app = web.Application(client_max_size=30 * 1024 * 1024)

@@ -79,7 +79,8 @@ def make_app(api_key: str) -> web.Application:
                 "headers": {**body.get("headers", {}), **person.get("headers", {})},
                 "html": substitute(html, swap),
                 "attachments": [a["filename"] for a in body.get("attachments", [])],
-                "custom_args": {**body.get("custom_args", {}), **person.get("custom_args", {})}})
+                "custom_args": {**body.get("custom_args", {}), **person.get("custom_args", {})},
+                "tracking_settings": body.get("tracking_settings", {})})
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
     app = web.Application(client_max_size=30 * 1024 * 1024)

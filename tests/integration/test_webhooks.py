@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -304,21 +305,52 @@ def test_a_bounce_stops_the_next_email_and_opens_and_clicks_join_its_history(
         return requests.post(f"{service.url}/webhooks/mailgun", json=body,
                              timeout=30).status_code
 
-    assert mailgun("opened") == 200
-    assert mailgun("clicked", url="https://shop.example/spring") == 200
+    # flowmail's own tracking: the links and the pixel in the email as Mailgun sent it
+    assert mail["options"]["tracking"] == "no"  # Mailgun's own tracking is off
+    tracked = re.findall(r'(https?://[^"]+/t/([co])/[^"]+)"', mail["html"])
+    pixel = next(u for u, kind in tracked if kind == "o")
+    link = next(u for u, kind in tracked if kind == "c")
+    base = settings.tracking_base_url
+
+    def fetch(url: str, agent: str, method: str = "GET") -> requests.Response:
+        return requests.request(method, url.replace(base, service.url), timeout=30,
+                                allow_redirects=False, headers={"User-Agent": agent})
+
+    assert fetch(pixel, "Mozilla/5.0").content[:6] == b"GIF89a"  # Apple Mail's prefetch
+    browser = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17"
+    assert fetch(pixel, browser).status_code == 200
+    assert fetch(link, "Mozilla/5.0 (compatible; Barracuda Sentinel)", "HEAD"
+                 ).status_code == 302
+    answer = fetch(link, browser)
+    assert answer.status_code == 302
+    target = answer.headers["Location"]
+    assert target.startswith("https://nordlicht.example/")  # a link that was in the email
+    assert target in {campaign["variants"][0]["cta_url"], campaign["preferences_url"]}
+    link_token, recipient_token = link.rsplit("/t/c/", 1)[1].split("/")
+    forged = link.replace(link_token, link_token[:-3] + ("AAA" if link_token[-3:] != "AAA"
+                                                         else "BBB"))
+    assert fetch(forged, browser).status_code == 404
+    other = link.replace(recipient_token, recipient_token[:-2] + "xx")
+    assert fetch(other, browser).status_code == 404
     assert mailgun("failed", severity="permanent",
                    **{"delivery-status": {"code": 550, "description": "gone"}}) == 200
 
-    def history() -> dict[str, dict]:
+    def history() -> list[dict]:
         hits = search(settings.opensearch_url, INDEX, {"term": {"idempotency_key": key}})
-        return {h["_source"]["status"]: h["_source"] for h in hits}
+        return [h["_source"] for h in hits]
 
-    found = poll(lambda: (h := history()) and {"sent", "opened", "clicked", "bounced"} <= set(h)
-                 and h, "sent, opened, clicked and bounced on the email's history")
-    assert found["clicked"]["url"] == "https://shop.example/spring"
-    assert found["opened"]["campaign_id"] == found["sent"]["campaign_id"] == \
-        campaign["campaign_id"]
-    assert found["bounced"]["bounce_type"] == "hard"
+    def seen() -> list[tuple]:
+        found = sorted((d["status"], d.get("agent") or "") for d in history())
+        return found if len(found) >= 6 else []
+
+    assert poll(seen, "the email's history in OpenSearch") == [
+        ("bounced", ""), ("clicked", "human"), ("clicked", "scanner"), ("opened", "human"),
+        ("opened", "prefetch"), ("sent", "")]
+    by_status = {(d["status"], d.get("agent")): d for d in history()}
+    assert by_status[("clicked", "human")]["url"] == target
+    assert by_status[("opened", "human")]["campaign_id"] == campaign["campaign_id"]
+    assert by_status[("bounced", None)]["bounce_type"] == "hard"
+    assert all(address not in json.dumps(d) for d in history())
 
     def next_order_suppressed() -> bool:
         order = SAMPLES["order.placed"](1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pytest
 
@@ -11,6 +13,7 @@ from processors.bulk import group, render_bulk
 from processors.profiles import profile_from_user_created
 from processors.rendering import Renderer
 from processors.routing import fan_out_campaign
+from processors.tracking import Tracker, verify
 from providers.breaker import CircuitBreaker
 from providers.chain import AllProvidersFailed, Guarded, NoBulkProvider, ProviderChain, send_bulk
 from providers.ratelimit import TokenBucket
@@ -110,3 +113,50 @@ def test_render_once_then_fill_equals_a_render_per_recipient(first_name):
             assert filled.subject == direct.subject and filled.text == direct.text
             assert html.unescape(filled.html) == html.unescape(direct.html)
             assert "fmph0first_name0fmph" not in filled.html + filled.text + filled.subject
+
+
+TRACKER = Tracker.of("tracking-secret-0123456789abcdef0123", "https://t.shop.example",
+                     "marketing_campaign", b"pseudonym")
+
+
+@pytest.mark.parametrize("which", ["sendgrid", "mailgun"])
+async def test_a_batch_call_tracks_each_recipient_under_its_own_id(apis, which):
+    """One render, one call: every recipient's links and pixel carry that recipient's signed
+    id (filled in by the provider), the unsubscribe link stays as it is, the provider's own
+    tracking is off and its events will echo the recipient's fields."""
+    chunk = max(group(campaign_commands()), key=len)
+    provider = sendgrid(apis) if which == "sendgrid" else mailgun(apis)
+    url = apis.sendgrid_url if which == "sendgrid" else apis.mailgun_url
+
+    async def render(placeholder, _max):
+        return render_bulk(RENDERER, chunk, placeholder, TRACKER)
+
+    await send_bulk(ProviderChain([guard(provider)]), render, len(chunk), SENDER)
+    accepted = {m["to"][0]: m for m in apis.accepted(url)}
+    for command in chunk:
+        mail = accepted[command.recipient]
+        tracked = re.findall(r'https://t\.shop\.example/t/[co]/([\w.-]+)/([\w.-]+?)(?:\.gif)?"',
+                             mail["html"])
+        assert len(tracked) >= 2  # the call to action and the pixel at least
+        for link_token, recipient_token in tracked:
+            assert verify(list(TRACKER.keys), recipient_token)["k"] == command.idempotency_key
+            verify(list(TRACKER.keys), link_token)
+        assert command.template_data["unsubscribe_url"] in mail["html"]
+        if which == "sendgrid":
+            assert mail["tracking_settings"]["click_tracking"]["enable"] is False
+            assert mail["custom_args"]["flowmail_key"] == command.idempotency_key
+        else:
+            assert mail["options"]["tracking"] == "no"
+            assert mail["variables"]["flowmail_key"] == command.idempotency_key
+
+
+def test_tracked_render_once_then_fill_equals_a_tracked_render_per_recipient():
+    from processors.bulk import render_personal
+    commands = campaign_commands(6)
+    for members in group(commands):
+        for command, filled in zip(members, render_personal(RENDERER, members, TRACKER),
+                                   strict=True):
+            direct = TRACKER.apply(RENDERER.render(command), command,
+                                   TRACKER.recipient_token(command))
+            assert html.unescape(filled.html) == html.unescape(direct.html)
+            assert "/t/o/" in filled.html and "fmph0track0fmph" not in filled.html

@@ -24,6 +24,12 @@ def test_empty_secrets_outside_the_local_stack_are_refused(tmp_path):
     with pytest.raises(SettingsError, match="FLOWMAIL_UNSUBSCRIBE_SECRET is empty"):
         with_secrets(load_settings(env))
     env["FLOWMAIL_UNSUBSCRIBE_SECRET"] = STRONG
+    with pytest.raises(SettingsError, match="FLOWMAIL_TRACKING_SECRET is empty"):
+        with_secrets(load_settings(env))
+    # no tracking, no tracking secret needed
+    assert with_secrets(load_settings({**env, "FLOWMAIL_TRACKING_TYPES": ""})
+                        ).unsubscribe_secret == STRONG
+    env["FLOWMAIL_TRACKING_SECRET"] = STRONG
     assert with_secrets(load_settings(env)).unsubscribe_secret == STRONG
     assert not (tmp_path / "secrets.json").exists()
 
