@@ -59,6 +59,7 @@ class Options:
     profile: bool = False
     report_dir: Path | None = None
     peer: Path | None = None  # the BullMQ + Nodemailer harness, run interleaved
+    tracking: bool = False  # then load the tracking endpoints (bench/tracking.py)
 
 
 def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool = False) -> None:
@@ -264,6 +265,13 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
         limits["fraction_of_kafka_passthrough"] = round(
             result["emails_per_s"] / limits["kafka"]["passthrough_per_s"], 3)
         result["limits"] = limits
+    if options.tracking:
+        from bench.sinks import free_port
+        from bench.tracking import tracking_load
+        load = tracking_load(settings, free_port(), total=max(20_000, 2 * result["n"]),
+                             log_dir=report_dir)
+        load["times_email_rate"] = round(load["requests_per_s"] / result["emails_per_s"], 2)
+        result["tracking"] = load
     result["machine"] = machine()
     result["report_dir"] = str(report_dir)
     profiles = sorted(report_dir.glob("profile-*.txt"))

@@ -98,6 +98,15 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
                      f"{kafka['passthrough_per_s']} | "
                      f"{limits['fraction_of_kafka_passthrough']:.1%} |")
         lines.append(f"| confluent-kafka produce only | {kafka['produce_per_s']} | |")
+    tracking = result.get("tracking")
+    if tracking:
+        latency = tracking["latency_ms"]
+        lines += ["", "## Open and click tracking, same run (`flowmail webhooks`)", "",
+                  "| requests | concurrency | requests/s | p50 ms | p99 ms | events written | "
+                  "x flowmail's email rate |", "|---|---|---|---|---|---|---|",
+                  f"| {tracking['requests']} | {tracking['concurrency']} | "
+                  f"{tracking['requests_per_s']} | {latency['p50']} | {latency['p99']} | "
+                  f"{tracking['events_written']} | {tracking['times_email_rate']} |"]
     if result.get("mean_batch_records"):
         lines += ["", f"Mean records per batch, by stage: {result['mean_batch_records']}"]
     lag = result.get("event_loop_lag")

@@ -306,10 +306,13 @@ def demo(count: int) -> None:
 @click.option("--peer", "peer_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Also run the BullMQ + Nodemailer harness in this folder (same N, "
                    "interleaved) and report flowmail/peer ratios (SMTP only).")
+@click.option("--tracking", is_flag=True,
+              help="Then load open/click tracking (`flowmail webhooks`) and compare its "
+                   "requests/s with the email rate.")
 def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
           smtp_host: str | None, smtp_port: int | None, json_path: str | None,
           report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float,
-          peer_dir: str | None) -> None:
+          peer_dir: str | None, tracking: bool) -> None:
     """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
     from pathlib import Path
 
@@ -332,7 +335,8 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
                       repeat=repeat, smtp_host=smtp_host, smtp_port=smtp_port,
                       timeout_s=timeout_s, limits=not no_limits, profile=profile,
                       report_dir=Path(report_dir) if report_dir else None,
-                      peer=Path(peer_dir).resolve() if peer_dir else None)
+                      peer=Path(peer_dir).resolve() if peer_dir else None,
+                      tracking=tracking)
     try:
         result = run_bench(_settings(), options)
     except (BenchError, StackError) as err:

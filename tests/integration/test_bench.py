@@ -34,8 +34,12 @@ def _check(result, n, workers=None):
 
 
 def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
-    result = run_bench(settings, Options(n=240, provider="smtp", report_dir=tmp_path))
+    result = run_bench(settings, Options(n=240, provider="smtp", report_dir=tmp_path,
+                                         tracking=True))
     _check(result, 240)
+    tracking = result["tracking"]  # every open and click answered and written to Kafka
+    assert tracking["failures"] == 0 and tracking["events_written"] == tracking["requests"]
+    assert tracking["requests_per_s"] > 0 and tracking["times_email_rate"] > 0
     assert set(result["latency_ms"]) == {"critical", "transactional", "marketing"}
     assert sum(result["by_priority"].values()) == 240
     assert result["limits"]["smtp_sink"]["messages_per_s"] > 0
@@ -43,7 +47,7 @@ def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
     assert 0 < result["limits"]["fraction_of_kafka_passthrough"]
     report = write_report(result, "flowmail bench --n 240")
     text = report.read_text()
-    assert "| critical |" in text and "smtp-source" in text
+    assert "| critical |" in text and "smtp-source" in text and "tracking" in text
     assert (tmp_path / "latency.png").stat().st_size > 1000
     assert (tmp_path / "throughput.png").stat().st_size > 1000
     json.dumps(result)  # the --json output is plain JSON
