@@ -148,7 +148,7 @@ class WebhookService:
         self.producer.close()
 
     async def ready(self, _request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
+        return web.json_response({"ready": True, "seen_tokens": self.tokens.count()})
 
     # -- the three providers -------------------------------------------------------------
 

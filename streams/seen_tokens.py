@@ -71,6 +71,10 @@ class SeenTokens:
             self._forget_old()
             return key in self._seen
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
     def remember(self, key: bytes) -> None:
         with self._lock:
             self._seen[key] = time.time()

@@ -397,3 +397,27 @@ def test_soft_bounces_add_up_to_a_suppression(service, settings, worker):
         return [h["_source"]["status"] for h in hits] == ["suppressed"]
 
     poll(next_order_suppressed, "three soft bounces to suppress", timeout_s=60, every_s=0.5)
+
+
+def test_a_token_accepted_by_one_replica_is_refused_by_another(service, settings):
+    """Replicas share the tokens they accepted through webhooks.seen_tokens."""
+    port = free_port()
+    while settings.web_port <= port <= settings.web_port + 4:
+        port = free_port()
+    other_url = f"http://127.0.0.1:{port}"
+    other = _start({**service.env, "FLOWMAIL_WEBHOOK_PORT": str(port)}, service.log, other_url)
+    try:
+        known = requests.get(f"{other_url}/ready", timeout=5).json()["seen_tokens"]
+        key = uuid.uuid4().hex[:40]
+        body = mailgun_body(MAILGUN_SIGNING_KEY, {
+            "event": "delivered", "id": f"mg-{key}", "timestamp": time.time(),
+            "recipient": _address(), "user-variables": _echo(key)})
+        assert requests.post(f"{service.url}/webhooks/mailgun", json=body,
+                             timeout=30).status_code == 200
+        poll(lambda: requests.get(f"{other_url}/ready", timeout=5).json()["seen_tokens"]
+             > known, "the other replica to read the accepted token")
+        assert requests.post(f"{other_url}/webhooks/mailgun", json=body,
+                             timeout=30).status_code == 406
+    finally:
+        other.terminate()
+        other.wait(timeout=30)

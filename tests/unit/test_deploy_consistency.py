@@ -41,6 +41,13 @@ def test_compose_and_k8s_only_set_known_settings():
     for name in ("FLOWMAIL_KAFKA_SASL_PASSWORD", "FLOWMAIL_OPENSEARCH_PASSWORD"):
         assert name not in secured["data"]  # secrets come from mounted files only
         assert f"{name}_FILE" in secured["data"]
+    assert set(compose["services"]["webhooks"]["environment"]) <= known
+    assert compose["services"]["webhooks"]["command"] == ["webhooks"]
+    for document in yaml.safe_load_all((ROOT / "deploy/k8s/webhooks.yaml").read_text()):
+        if document["kind"] == "Deployment":
+            container = document["spec"]["template"]["spec"]["containers"][0]
+            assert {e["name"] for e in container["env"]} <= known
+            assert container["args"] == ["webhooks"]
 
 
 class _ComposeLoader(yaml.SafeLoader):
@@ -65,8 +72,11 @@ def test_the_secured_compose_override_uses_known_settings_and_file_secrets():
 
 
 def test_every_k8s_workload_can_mount_the_cluster_credentials():
-    for path in ("deploy/k8s/workers.yaml", "deploy/k8s/topics-job.yaml"):
+    for path in ("deploy/k8s/workers.yaml", "deploy/k8s/topics-job.yaml",
+                 "deploy/k8s/webhooks.yaml"):
         for document in yaml.safe_load_all((ROOT / path).read_text()):
+            if document["kind"] == "Service":
+                continue
             spec = document["spec"]["template"]["spec"]
             sources = [s.get("configMapRef", {}).get("name")
                        for s in spec["containers"][0]["envFrom"]]
