@@ -50,6 +50,19 @@ auto.create.topics.enable=false
 message.max.bytes=2097152
 """
 
+# OAUTHBEARER on the SASL_SSL listener, beside SCRAM: tokens are JWTs an OIDC issuer signs,
+# checked against its JWKS (what a company cluster with an identity provider does)
+OAUTH_PROPERTIES = """\
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,OAUTHBEARER
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config={login}
+listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+sasl.oauthbearer.jwks.endpoint.url={jwks_url}
+sasl.oauthbearer.expected.audience={audience}
+sasl.oauthbearer.expected.issuer={issuer}
+"""
+
+OAUTH_LOGIN = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+
 LOG4J2 = """\
 status = warn
 name = local-kafka
@@ -82,6 +95,8 @@ class KafkaService:
         self.root, self.cache, self.port, self.jdk = root, cache, port, jdk
         self.lib = cache / "kafka-lib"
         self.proc = Managed("kafka", root / "kafka.pid", "kafka.Kafka", root / "logs" / "kafka.out")
+        # (JWKS URL, audience, issuer): also accept OAUTHBEARER on the SASL_SSL listener
+        self.oauth: tuple[str, str, str] | None = None
 
     @property
     def controller_port(self) -> int:
@@ -158,7 +173,10 @@ class KafkaService:
         (config / "server.properties").write_text(SERVER_PROPERTIES.format(
             port=self.port, controller_port=self.controller_port, secure_port=self.secure_port,
             mtls_port=self.mtls_port, keystore=tls.server_keystore, ca=tls.ca_file, jaas=JAAS,
-            data=self.root / "data"))
+            data=self.root / "data") + (OAUTH_PROPERTIES.format(
+                jwks_url=self.oauth[0], audience=self.oauth[1], issuer=self.oauth[2],
+                login=OAUTH_LOGIN)
+                if self.oauth else ""))
         (config / "log4j2.properties").write_text(LOG4J2)
         log4j = f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}"
         return config / "server.properties", log4j
@@ -177,10 +195,13 @@ class KafkaService:
             run_checked([java, "-Xmx256m", log4j, "-cp", classpath, "kafka.tools.StorageTool",
                          "format", "-t", cluster_id, "-c", str(properties), "--ignore-formatted"],
                         "kafka storage format", self.root / "logs" / "format.log")
+        # Kafka 4 fetches only the JWKS URLs this property allows
+        allowed = ([f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={self.oauth[0]}"]
+                   if self.oauth else [])
         spawn(self.proc, [java, "-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
                           "-XX:InitiatingHeapOccupancyPercent=35", "-Djava.awt.headless=true",
-                          f"-Dkafka.logs.dir={self.root / 'logs'}", log4j, "-cp", classpath,
-                          "kafka.Kafka", str(properties)])
+                          *allowed, f"-Dkafka.logs.dir={self.root / 'logs'}", log4j, "-cp",
+                          classpath, "kafka.Kafka", str(properties)])
         return True
 
     def healthy(self) -> bool:
