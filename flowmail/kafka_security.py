@@ -177,6 +177,14 @@ def _check(security: KafkaSecurity) -> None:
 def diagnose(errors: list[str], bootstrap: str, security: KafkaSecurity) -> str | None:
     """What to change, from librdkafka's error texts; None when nothing is recognised."""
     text = " | ".join(errors).lower()
+    if "failed to retrieve oidc token" in text:  # the identity provider, not Kafka, refused
+        if "(401)" in text or "(400)" in text or "invalid_client" in text:
+            return (f"the token endpoint FLOWMAIL_KAFKA_OAUTH_TOKEN_URL={security.oauth_token_url}"
+                    " refused the client credentials: check FLOWMAIL_KAFKA_OAUTH_CLIENT_ID and "
+                    "FLOWMAIL_KAFKA_OAUTH_CLIENT_SECRET (and FLOWMAIL_KAFKA_OAUTH_SCOPE)")
+        return (f"no OAUTHBEARER token from FLOWMAIL_KAFKA_OAUTH_TOKEN_URL="
+                f"{security.oauth_token_url}: check that URL (reachable from here, the token "
+                "endpoint of your identity provider)")
     if "authentication" in text and ("failed" in text or "invalid" in text):
         if security.mechanism == "OAUTHBEARER":
             return (f"Kafka at {bootstrap} refused the OAUTHBEARER token: check "

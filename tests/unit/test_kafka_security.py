@@ -122,6 +122,23 @@ def test_a_cluster_asking_for_a_client_certificate_says_which_settings():
     assert "refused the client certificate" in diagnose(heard, "h:9095", with_cert)
 
 
+def test_a_token_endpoint_refusal_names_the_client_credentials_not_the_broker():
+    oauth = KafkaSecurity(protocol="SASL_SSL", mechanism="OAUTHBEARER",
+                          oauth_token_url="https://idp.example/token", oauth_client_id="c",
+                          oauth_client_secret="s")
+    refused = ['OIDC [thrd:background]: Failed to retrieve OIDC token from '
+               '"https://idp.example/token": {"error": "invalid_client"} (401)']
+    told = diagnose(refused, "h:9094", oauth)
+    assert "FLOWMAIL_KAFKA_OAUTH_CLIENT_SECRET" in told and "idp.example/token" in told
+    unreachable = ['OIDC [thrd:background]: Failed to retrieve OIDC token from '
+                   '"https://idp.example/token": Could not connect to server (-1)']
+    assert "FLOWMAIL_KAFKA_OAUTH_TOKEN_URL" in diagnose(unreachable, "h:9094", oauth)
+    # the broker refusing a token it does not trust is the broker's refusal
+    broker = ['sasl_ssl://localhost:9094/bootstrap: SASL authentication error: '
+              '{"status":"invalid_token"} (after 111ms in state AUTH_REQ)']
+    assert "refused the OAUTHBEARER token" in diagnose(broker, "h:9094", oauth)
+
+
 def test_an_unrecognised_error_is_not_guessed_at():
     assert diagnose(["Connection refused"], "localhost:9094", SASL) is None
 
