@@ -231,6 +231,30 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
 
 
 @main.command()
+@click.option("--group", "prefix", default=None,
+              help="Consumer groups named this or this-* (default: FLOWMAIL_APP_ID's).")
+@click.option("--all-partitions", is_flag=True, help="Every partition, not only lagging ones.")
+def lag(prefix: str | None, all_partitions: bool) -> None:
+    """Consumer lag per group and partition: end offset minus the group's committed offset."""
+    from streams.groups import group_lag
+    settings = _settings()
+    rows = group_lag(settings.kafka_bootstrap, prefix or settings.app_id)
+    if not rows:
+        click.echo(f"no consumer group {prefix or settings.app_id}[-*] has committed offsets")
+        return
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row.group] = totals.get(row.group, 0) + row.lag
+    click.echo(f"{'group':42} {'topic':34} {'part':>4} {'committed':>10} {'end':>10} {'lag':>8}")
+    for row in rows:
+        if row.lag or all_partitions:
+            click.echo(f"{row.group:42} {row.topic:34} {row.partition:>4} {row.committed:>10} "
+                       f"{row.end:>10} {row.lag:>8}")
+    for group, total in totals.items():
+        click.echo(f"{group:42} {'(all partitions)':34} {'':>4} {'':>10} {'':>10} {total:>8}")
+
+
+@main.command()
 def webhooks() -> None:
     """Serve provider callbacks (SendGrid, Mailgun, SES via SNS) on FLOWMAIL_WEBHOOK_PORT."""
     from flowmail.webhooks import run

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,6 +27,7 @@ from streams.groups import adopt_offsets, group_is_new
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 0.5   # an idle consume returns this often (to see a stop)
+LAG_EVERY_S = 5.0   # how often the lag of the held partitions is reported
 
 Handler = Callable[[list[SourceRecord]], Awaitable[None]]
 Rebalance = Callable[[list[int]], None]
@@ -53,6 +55,7 @@ class BatchLoop:
         # the last offsets committed asynchronously, per (topic, partition)
         self._in_flight: dict[tuple[str, int], TopicPartition] = {}
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{group}")
+        self._lag_due = 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -110,6 +113,11 @@ class BatchLoop:
         for key in handed:
             self._in_flight.pop(key, None)
         self._commit(last)
+        for topic, partition in handed:  # no longer this process's to report
+            try:
+                metrics.CONSUMER_LAG.remove(self.group, topic, str(partition))
+            except KeyError:
+                pass
         if self.on_revoke is not None:
             self.on_revoke([tp.partition for tp in partitions])
 
@@ -120,10 +128,27 @@ class BatchLoop:
         big batches under load)."""
         self._commit(offsets, asynchronous=True)
         assert self._consumer is not None
+        if time.monotonic() >= self._lag_due:
+            self._report_lag()
         first = self._consumer.consume(1, timeout=IDLE_WAIT_S)
         if not first or self.take_max == 1:
             return first
         return first + self._consumer.consume(self.take_max - 1, timeout=self.fill_wait_s)
+
+    def _report_lag(self) -> None:
+        """Lag of the partitions held, from what the consumer already knows (its position,
+        and the end offsets of its last fetch answers): no request to the broker."""
+        self._lag_due = time.monotonic() + LAG_EVERY_S
+        assert self._consumer is not None
+        try:
+            held = self._consumer.position(self._consumer.assignment())
+        except KafkaException:
+            return
+        for tp in held:
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                metrics.CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(
+                    max(0, high - tp.offset))
 
     def _commit(self, offsets: list[TopicPartition], asynchronous: bool = False) -> None:
         """At least once either way: a commit that fails (or is lost with the process) makes

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from flowmail.kafka_config import client_config
 from streams.startup import until_ready
@@ -119,3 +127,41 @@ def _commit_end(bootstrap: str, group: str, topics: list[str]) -> None:
             consumer.commit(offsets=offsets, asynchronous=False)
     finally:
         consumer.close()
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int  # -1: nothing committed yet
+    end: int
+
+    @property
+    def lag(self) -> int:
+        """Records written and not yet committed by the group (all of them without a commit
+        since the start of what the topic still holds)."""
+        return max(0, self.end - max(self.committed, 0))
+
+
+def group_lag(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[PartitionLag]:
+    """Every partition each consumer group named ``prefix`` or ``prefix-*`` has committed
+    offsets on, with the end offset now (what ``flowmail lag`` prints)."""
+    admin = AdminClient(client_config(bootstrap, **{"logger": QUIET}))
+    listed = admin.list_consumer_groups(request_timeout=timeout_s).result(timeout=timeout_s)
+    names = sorted(g.group_id for g in listed.valid
+                   if g.group_id == prefix or g.group_id.startswith(prefix + "-"))
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"{prefix}-lag-probe",
+                                                    "logger": QUIET}))
+    rows = []
+    try:
+        for name in names:
+            future = admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(name)], request_timeout=timeout_s)[name]
+            for tp in future.result(timeout=timeout_s).topic_partitions:
+                _, end = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                        timeout=timeout_s)
+                rows.append(PartitionLag(name, tp.topic, tp.partition, tp.offset, end))
+    finally:
+        consumer.close()
+    return sorted(rows, key=lambda r: (r.group, r.topic, r.partition))

@@ -34,6 +34,9 @@ LOOP_LAG = Histogram("flowmail_event_loop_lag_seconds",
                      "How late a 50 ms timer fires: every agent shares one event loop, so this "
                      "is the wait any email has at each step", buckets=(
                          0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+CONSUMER_LAG = Gauge("flowmail_consumer_lag", "Records not yet read, per partition this "
+                     "process holds (end offset - position; refreshed every few seconds)",
+                     ["group", "topic", "partition"])
 BATCH_SIZE = Histogram("flowmail_batch_records", "Records per batch a batch stage took",
                        ["group"], buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000))
 

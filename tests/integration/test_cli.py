@@ -1,6 +1,7 @@
 """The flowmail CLI as users run it: publish validates first, topics apply is idempotent."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -56,3 +57,27 @@ def test_topics_apply_is_idempotent(stack):
     assert first.returncode == 0, first.stderr
     second = flowmail("topics", "apply")
     assert second.returncode == 0 and "all topics up to date" in second.stdout
+
+
+def test_lag_lists_the_groups_and_a_backlog_shows_up_in_it(worker, settings):
+    """`flowmail lag` reads committed offsets and end offsets; the worker's processes export
+    the lag of the partitions they hold as flowmail_consumer_lag."""
+    import requests
+
+    result = flowmail("lag", "--all-partitions")
+    assert result.returncode == 0, result.stderr
+    groups = {line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()}
+    assert f"{settings.app_id}-sender-transactional" in groups
+    assert f"{settings.app_id}-sink" in groups
+    for line in result.stdout.splitlines()[1:]:
+        if "(all partitions)" not in line:
+            *_, committed, end, lag = line.split()
+            assert int(lag) == max(0, int(end) - max(int(committed), 0))
+
+    def exported() -> bool:
+        text = "".join(requests.get(f"http://127.0.0.1:{settings.web_port + i}/metrics",
+                                    timeout=5).text
+                       for i in range((os.cpu_count() or 1) + 1))  # the workers and the lane
+        return f'flowmail_consumer_lag{{group="{settings.app_id}-sender-transactional"' in text
+
+    poll(exported, "the senders' lag on /metrics", timeout_s=30)
