@@ -230,6 +230,36 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
     run(settings, chosen_agents, chosen, provider, loglevel, critical_apart=lane == "bulk")
 
 
+@main.group()
+def report() -> None:
+    """Reports for the shops' operators, from the analytics in OpenSearch."""
+
+
+@report.command("deliverability")
+@click.option("--since", default="7d", show_default=True,
+              help="Start: 7d, 24h, 30m ago, or an ISO date (UTC).")
+@click.option("--until", default="now", show_default=True)
+@click.option("--shop", "shop_id", default=None, help="One shop only.")
+@click.option("--json", "as_json", is_flag=True, help="The numbers as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the report as an HTML page with bar plots.")
+def report_deliverability(since: str, until: str, shop_id: str | None, as_json: bool,
+                          html_path: str | None) -> None:
+    """Sent, delivered, bounced, complained, opened and clicked, with rates, per provider,
+    recipient domain, email type and campaign variant."""
+    from pathlib import Path
+
+    from flowmail.report import ReportError, deliverability, page, text
+    try:
+        found = deliverability(_settings(), since, until, shop_id)
+    except ReportError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(json.dumps(found, indent=2) if as_json else text(found))
+    if html_path:
+        Path(html_path).write_text(page(found), encoding="utf-8")
+        click.echo(f"written: {html_path}", err=True)
+
+
 @main.command()
 @click.option("--group", "prefix", default=None,
               help="Consumer groups named this or this-* (default: FLOWMAIL_APP_ID's).")
