@@ -105,3 +105,19 @@ def test_dashboard_queries_use_exported_metric_names():
     for panel in dashboard["panels"]:
         names = set(re.findall(r"flowmail_[a-z_]+", panel["targets"][0]["expr"]))
         assert any(n.startswith(tuple(exported)) for n in names), panel["title"]
+
+
+def test_alert_rules_use_exported_metric_names_and_hold_before_firing():
+    import flowmail.webhooks
+    from streams import metrics
+    exported = {m._name for module in (metrics, flowmail.webhooks)
+                for m in vars(module).values() if hasattr(m, "_name")}
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/flowmail-alerts.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert {"FlowmailBounceRateHigh", "FlowmailComplaintRateHigh", "FlowmailBacklogHigh",
+            "FlowmailProviderFailureRateHigh"} <= {a["alert"] for a in alerts}
+    for alert in alerts:
+        for name in re.findall(r"flowmail_[a-z_]+", alert["expr"]):
+            assert name.removesuffix("_total") in exported, (alert["alert"], name)
+        if "Rate" in alert["alert"]:  # a minimum sample, and a wait before it fires
+            assert re.search(r"\sand\s", alert["expr"]) and alert["for"]
