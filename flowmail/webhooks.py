@@ -218,34 +218,33 @@ class WebhookService:
 
     # -- open and click tracking (processors/tracking.py) --------------------------------
 
-    async def opened(self, request: web.Request) -> web.Response:
-        """The pixel: always the image (a mail client shows nothing broken), an event only for
-        a genuine id."""
+    def _verified(self, request: web.Request, kind: str, *names: str
+                  ) -> list[dict[str, Any]] | None:
+        """The payloads of the path's ids, or None (counted) when one is not ours."""
         try:
-            context = verify(self._tracking_keys, request.match_info["context"])
-            recipient = verify(self._tracking_keys, request.match_info["recipient"])
+            return [verify(self._tracking_keys, request.match_info[n]) for n in names]
         except TokenError:
-            TRACKED.labels("open", "forged").inc()
+            TRACKED.labels(kind, "forged").inc()
+            return None
+
+    async def opened(self, request: web.Request) -> web.Response:
+        """The pixel: the image for a genuine id (and an event), 404 for any other."""
+        found = self._verified(request, "open", "context", "recipient")
+        if found is None:
             return web.Response(status=404, text="not found")
         agent = classify_agent(request.headers.get("User-Agent", ""), request.method)
-        await self._track(DeliveryStatus.OPENED, context, recipient, agent, None)
+        await self._track(DeliveryStatus.OPENED, found[0], found[1], agent, None)
         return web.Response(body=PIXEL, content_type="image/gif",
                             headers={"Cache-Control": "no-store, private"})
 
     async def clicked(self, request: web.Request) -> web.Response:
         """A link: the redirect goes only to the URL the link's own token signed."""
-        try:
-            link = verify(self._tracking_keys, request.match_info["link"])
-            recipient = verify(self._tracking_keys, request.match_info["recipient"])
-            url = str(link.get("u", ""))
-        except TokenError:
-            TRACKED.labels("click", "forged").inc()
-            return web.Response(status=404, text="not found")
-        if not url.startswith(("https://", "http://")):
-            TRACKED.labels("click", "forged").inc()
+        found = self._verified(request, "click", "link", "recipient")
+        url = str(found[0].get("u", "")) if found else ""
+        if found is None or not url.startswith(("https://", "http://")):
             return web.Response(status=404, text="not found")
         agent = classify_agent(request.headers.get("User-Agent", ""), request.method)
-        await self._track(DeliveryStatus.CLICKED, link, recipient, agent, url)
+        await self._track(DeliveryStatus.CLICKED, found[0], found[1], agent, url)
         raise web.HTTPFound(url, headers={"Cache-Control": "no-store, private",
                                           "Referrer-Policy": "no-referrer"})
 

@@ -154,6 +154,17 @@ def _suppressions(settings, since, address: str) -> list[dict]:
             if m.key() == wanted]
 
 
+def _order_outcome(settings, address: str) -> list[str]:
+    """Publish an order for ``address``; the statuses of its email once one is indexed."""
+    order = SAMPLES["order.placed"](1)
+    order["customer"]["email"] = address
+    with Publisher(settings.kafka_bootstrap) as publisher:
+        publisher.publish("order.placed", order)
+    hits = poll(lambda: search(settings.opensearch_url, INDEX, {
+        "term": {"source_event_id": order["event_id"]}}), "an outcome")
+    return [h["_source"]["status"] for h in hits]
+
+
 def _sendgrid(service: Service, events: list[dict], timestamp: int | None = None,
               signer: SendGridSigner | None = None) -> requests.Response:
     body = json.dumps(events).encode()
@@ -352,17 +363,8 @@ def test_a_bounce_stops_the_next_email_and_opens_and_clicks_join_its_history(
     assert by_status[("bounced", None)]["bounce_type"] == "hard"
     assert all(address not in json.dumps(d) for d in history())
 
-    def next_order_suppressed() -> bool:
-        order = SAMPLES["order.placed"](1)
-        order["customer"]["email"] = address
-        with Publisher(settings.kafka_bootstrap) as publisher:
-            publisher.publish("order.placed", order)
-        hits = poll(lambda: search(settings.opensearch_url, INDEX, {
-            "term": {"source_event_id": order["event_id"]}}), "an outcome")
-        return [h["_source"]["status"] for h in hits] == ["suppressed"]
-
-    poll(next_order_suppressed, "the bounce to suppress the next order email", timeout_s=60,
-         every_s=0.5)
+    poll(lambda: _order_outcome(settings, address) == ["suppressed"],
+         "the bounce to suppress the next order email", timeout_s=60, every_s=0.5)
 
 
 def test_soft_bounces_add_up_to_a_suppression(service, settings, worker):
@@ -378,25 +380,10 @@ def test_soft_bounces_add_up_to_a_suppression(service, settings, worker):
         assert requests.post(f"{service.url}/webhooks/ses", json=notification,
                              timeout=30).status_code == 200
         if index < 2:  # not yet: an order still goes out
-            order = SAMPLES["order.placed"](index)
-            order["customer"]["email"] = address
-            with Publisher(settings.kafka_bootstrap) as publisher:
-                publisher.publish("order.placed", order)
-            hits = poll(lambda o=order: search(settings.opensearch_url, INDEX, {
-                "term": {"source_event_id": o["event_id"]}}), "an outcome")
-            assert [h["_source"]["status"] for h in hits] == ["sent"]
+            assert _order_outcome(settings, address) == ["sent"]
     assert [c.get("soft_bounce") for c in _suppressions(settings, since, address)] == [True] * 3
-
-    def next_order_suppressed() -> bool:
-        order = SAMPLES["order.placed"](5)
-        order["customer"]["email"] = address
-        with Publisher(settings.kafka_bootstrap) as publisher:
-            publisher.publish("order.placed", order)
-        hits = poll(lambda: search(settings.opensearch_url, INDEX, {
-            "term": {"source_event_id": order["event_id"]}}), "an outcome")
-        return [h["_source"]["status"] for h in hits] == ["suppressed"]
-
-    poll(next_order_suppressed, "three soft bounces to suppress", timeout_s=60, every_s=0.5)
+    poll(lambda: _order_outcome(settings, address) == ["suppressed"],
+         "three soft bounces to suppress", timeout_s=60, every_s=0.5)
 
 
 def test_a_token_accepted_by_one_replica_is_refused_by_another(service, settings):
