@@ -170,12 +170,7 @@ class WebhookService:
             signing_key = self.settings.mailgun_webhook_signing_key
             if not signing_key:
                 raise Refused(404, "Mailgun webhooks are not configured")
-            try:
-                payload = json.loads(body)
-            except ValueError as err:
-                raise SignatureError("body is not JSON: no signature to check") from err
-            if not isinstance(payload, dict):
-                raise SignatureError("body is not a JSON object: no signature to check")
+            payload = _signed_object(body)
             token = verify_mailgun(signing_key, payload.get("signature"), time.time(),
                                    self.settings.webhook_tolerance_s)
             key = token_key("mailgun", token)
@@ -195,12 +190,7 @@ class WebhookService:
         async def handle(body: bytes) -> list[ProviderEvent]:
             if not self._topics:
                 raise Refused(404, "SES (SNS) webhooks are not configured")
-            try:
-                message = json.loads(body)
-            except ValueError as err:
-                raise SignatureError("body is not JSON: no signature to check") from err
-            if not isinstance(message, dict):
-                raise SignatureError("body is not a JSON object")
+            message = _signed_object(body)
             if message.get("TopicArn") not in self._topics:
                 raise Refused(403, "SNS topic is not one of FLOWMAIL_SNS_TOPIC_ARNS")
             kind = request.headers.get("x-amz-sns-message-type")
@@ -333,6 +323,17 @@ class WebhookService:
         except aiohttp.ClientError as err:
             raise Refused(503, f"subscription not confirmed: {err}") from err
         log.info("SNS subscription confirmed")
+
+
+def _signed_object(body: bytes) -> dict[str, Any]:
+    """A body whose signature is inside it: unreadable means unverifiable (401)."""
+    try:
+        found = json.loads(body)
+    except ValueError as err:
+        raise SignatureError("body is not JSON: no signature to check") from err
+    if not isinstance(found, dict):
+        raise SignatureError("body is not a JSON object: no signature to check")
+    return found
 
 
 def _json(body: bytes) -> Any:
