@@ -38,41 +38,42 @@ ECHO = {"flowmail_key": "k" * 40, "flowmail_shop": "shop-7", "flowmail_type":
         "marketing_campaign", "flowmail_priority": "marketing", "flowmail_campaign": "spring",
         "flowmail_variant": "B"}
 NOW = time.time()
+STAMP = 1_800_000_000  # signed at, and checked at: a fixed moment, not the clock
 
 
 def test_a_sendgrid_signature_verifies_and_any_change_breaks_it():
     signer = SendGridSigner()
     body = b'[{"event":"delivered"}]'
-    headers = signer.headers(body)
+    headers = signer.headers(body, timestamp=STAMP)
     args = (headers["X-Twilio-Email-Event-Webhook-Signature"],
             headers["X-Twilio-Email-Event-Webhook-Timestamp"])
-    verify_sendgrid(signer.public_b64, *args, body, NOW, 900)
+    verify_sendgrid(signer.public_b64, *args, body, STAMP, 900)
     with pytest.raises(SignatureError, match="does not match"):
-        verify_sendgrid(signer.public_b64, *args, body + b" ", NOW, 900)
+        verify_sendgrid(signer.public_b64, *args, body + b" ", STAMP, 900)
     with pytest.raises(SignatureError, match="does not match"):
-        verify_sendgrid(SendGridSigner().public_b64, *args, body, NOW, 900)
+        verify_sendgrid(SendGridSigner().public_b64, *args, body, STAMP, 900)
     with pytest.raises(SignatureError, match="away from now"):
-        verify_sendgrid(signer.public_b64, *args, body, NOW + 3600, 900)
+        verify_sendgrid(signer.public_b64, *args, body, STAMP + 3600, 900)
     with pytest.raises(SignatureError, match="missing"):
-        verify_sendgrid(signer.public_b64, "", args[1], body, NOW, 900)
+        verify_sendgrid(signer.public_b64, "", args[1], body, STAMP, 900)
     with pytest.raises(SignatureError, match="base64"):
-        verify_sendgrid(signer.public_b64, "not base64!", args[1], body, NOW, 900)
+        verify_sendgrid(signer.public_b64, "not base64!", args[1], body, STAMP, 900)
 
 
 def test_a_mailgun_signature_is_the_hmac_of_timestamp_and_token():
-    body = mailgun_body("signing-key", {})
-    assert verify_mailgun("signing-key", body["signature"], NOW, 900) == \
+    body = mailgun_body("signing-key", {}, timestamp=STAMP)
+    assert verify_mailgun("signing-key", body["signature"], STAMP, 900) == \
         body["signature"]["token"]
     with pytest.raises(SignatureError, match="does not match"):
-        verify_mailgun("other-key", body["signature"], NOW, 900)
+        verify_mailgun("other-key", body["signature"], STAMP, 900)
     forged = dict(body["signature"], token="another-token")
     with pytest.raises(SignatureError, match="does not match"):
-        verify_mailgun("signing-key", forged, NOW, 900)
-    stale = mailgun_body("signing-key", {}, timestamp=int(NOW) - 3600)
+        verify_mailgun("signing-key", forged, STAMP, 900)
+    stale = mailgun_body("signing-key", {}, timestamp=STAMP - 3600)
     with pytest.raises(SignatureError, match="away from now"):
-        verify_mailgun("signing-key", stale["signature"], NOW, 900)
+        verify_mailgun("signing-key", stale["signature"], STAMP, 900)
     with pytest.raises(SignatureError, match="missing"):
-        verify_mailgun("signing-key", "not an object", NOW, 900)
+        verify_mailgun("signing-key", "not an object", STAMP, 900)
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
