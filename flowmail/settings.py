@@ -153,6 +153,19 @@ class Settings:
     tracking_secret: str = _doc("HMAC key(s) of tracking ids, 32+ characters each (secret; "
                                 "new,old rotates); generated for the local stack.",
                                 default="", repr=False)
+    alert_window_s: float = _doc("Window the anomaly rules look at.", default=3600.0)
+    alert_min_sample: int = _doc("Emails a key needs in the window before a rate can raise an "
+                                 "alert (complaints: ten times this).", default=100)
+    alert_bounce_rate: float = _doc("Bounce rate that raises an alert (per provider, shop, "
+                                    "recipient domain, campaign).", default=0.05)
+    alert_complaint_rate: float = _doc("Complaint rate that raises an alert (per shop, "
+                                       "campaign).", default=0.001)
+    alert_failure_rate: float = _doc("Share of a provider's sends failed or deferred that "
+                                     "raises an alert.", default=0.10)
+    alert_webhook_url: str = _doc("Anomaly alerts are POSTed here as JSON (empty: none).",
+                                  default="")
+    alert_slack_url: str = _doc("Slack-compatible incoming webhook for anomaly alerts (secret: "
+                                "the URL is the credential).", default="", repr=False)
     soft_bounce_limit: int = _doc("Soft bounces of one address within the window that "
                                   "suppress it like a hard bounce.", default=3)
     soft_bounce_window_s: float = _doc("The window soft bounces are counted in.",

@@ -7,6 +7,7 @@ topic has what it refused)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +19,15 @@ from flowmail.avro import SchemaRegistry
 from flowmail.opensearch_client import async_client_options
 from flowmail.settings import Settings
 from processors.analytics import bulk_body, document_properties, index_template
+from processors.anomaly import count
 from processors.commands import DeliveryEvent
 from streams import metrics
+from streams.anomaly import rules_of
 from streams.batch_io import BatchProducer, dead_letter_sender
 from streams.batch_loop import BatchLoop, LoopStage
 from streams.dlq import DeadLetters
 from streams.precedence import Precedence
-from streams.topics import DELIVERY
+from streams.topics import ANOMALY_COUNTS, DELIVERY
 
 if TYPE_CHECKING:
     from streams.batch_io import SourceRecord
@@ -59,7 +62,8 @@ class SinkStage:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    async def handle(self, batch: list[SourceRecord]) -> None:
+    async def handle(self, batch: list[SourceRecord]) -> list[DeliveryEvent]:
+        """The events indexed (the anomaly rules count them)."""
         decoded: list[tuple[SourceRecord, DeliveryEvent]] = []
         for record in batch:
             try:
@@ -68,7 +72,7 @@ class SinkStage:
             except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
                 await self.dead.reject(record, err, stage="sink")
         if not decoded:
-            return
+            return []
         await self.ensure_template()
         events = [event for _, event in decoded]
         refused = await self._bulk_until_reachable(bulk_body(self.prefix, events), len(events))
@@ -79,6 +83,7 @@ class SinkStage:
                 await self.dead.reject(record, ValueError(
                     f"opensearch refused document: {str(error)[:300]}"), stage="sink")
         metrics.INDEXED.inc(len(events) - len(refused))
+        return events
 
     async def _bulk_until_reachable(self, body: str, count: int) -> list[tuple[str, Any]]:
         """(event id, error) of the documents OpenSearch refused for good. Documents it
@@ -121,6 +126,8 @@ class BatchSink(LoopStage):
         self.precedence = precedence or Precedence()
         self.client = AsyncOpenSearch(**async_client_options(settings), timeout=30)
         self._dlq_producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
+        self._counts = BatchProducer(settings.kafka_bootstrap)
+        self.rules = rules_of(settings)
         dead = DeadLetters(dead_letter_sender(self._dlq_producer), settings.max_payload_bytes)
         self.stage = SinkStage(self.client, registry, settings.index_prefix, dead)
         self.loops = [BatchLoop(settings.kafka_bootstrap, group, [DELIVERY], self.handle,
@@ -132,11 +139,16 @@ class BatchSink(LoopStage):
         """Analytics wait while security mail is sent (OpenSearch's indexing is the busiest
         process beside the senders)."""
         await self.precedence.wait_turn()
-        await self.stage.handle(batch)
+        events = await self.stage.handle(batch)
+        partial = count(events, self.rules)
+        if partial:  # one record a batch, read by the anomaly detector (streams/anomaly.py)
+            self._counts.produce(ANOMALY_COUNTS, None, json.dumps(partial).encode())
+            await self._counts.flush()
 
     async def prepare(self) -> None:
         await self.stage.ensure_template()
 
     async def close(self) -> None:
         self._dlq_producer.close()
+        self._counts.close()
         await self.client.close()

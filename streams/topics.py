@@ -25,6 +25,7 @@ SUPPRESSIONS = "email.suppressions"
 PROFILES = "user.profiles"
 CAMPAIGN_FANOUT = "campaign.fanout"
 SEEN_TOKENS = "webhooks.seen_tokens"
+ANOMALY_COUNTS = "email.anomaly_counts"
 COMMAND_SUBJECT = "email.command-value"
 
 
@@ -85,6 +86,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   retention_ms=-1),
         TopicSpec(PROFILES, settings.partitions_domain,
                   "profiles table changelog: latest profile per user id", compacted=True),
+        # one partition: its one consumer is the one place the counts are summed
+        TopicSpec(ANOMALY_COUNTS, 1, "delivery counts per batch and minute, for the anomaly "
+                  "rules", retention_ms=24 * 3600 * 1000),
         TopicSpec(SEEN_TOKENS, 1, "webhook tokens accepted (replay guard of every replica)",
                   extra_config={"cleanup.policy": "compact,delete",
                                 "retention.ms": str(2 * 24 * 3600 * 1000)}),

@@ -22,6 +22,7 @@ from processors.routing import ROUTES
 from processors.suppression import scope_for
 from streams import event_loop, memory, metrics
 from streams.agents import retry, suppressions
+from streams.anomaly import AnomalyDetector
 from streams.app import create_app
 from streams.batch_router import CriticalRouter
 from streams.batch_sender import BatchSender
@@ -111,6 +112,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
         engine.append(BatchSink(settings, schemas, f"{settings.app_id}-sink",
                                 adopt_from=earlier_groups(settings.app_id),
                                 precedence=precedence))
+        engine.append(AnomalyDetector(settings))  # active in one process: one partition
     if engine:
         run_engine(app, settings, engine, view)
 

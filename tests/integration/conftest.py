@@ -20,10 +20,12 @@ from streams.groups import start_group_at_end
 from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs
 from streams.worker import consumed_topics
+from tests.alert_receiver import AlertReceiver
 from tests.fake_apis import MAILGUN_DOMAIN, MAILGUN_KEY, SENDGRID_KEY, FakeApis
 from tests.integration.helpers import free_port, poll, workers_ready
 
 TEST_APP_ID = "flowmail-test"
+ALERTS = AlertReceiver()
 PRESTART_EVENTS = 12
 
 
@@ -48,8 +50,16 @@ def settings(fake_apis: FakeApis) -> Settings:
         "FLOWMAIL_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret-0123456789abcdef",
         "FLOWMAIL_PSEUDONYM_SECRET": "test-pseudonym-secret-0123456789abcdef",
     })
+    os.environ.update({"FLOWMAIL_ALERT_WEBHOOK_URL": f"{ALERTS.url}/hook",
+                       "FLOWMAIL_ALERT_SLACK_URL": f"{ALERTS.url}/slack"})
     fake_apis.primary_down()
     return load_settings()
+
+
+@pytest.fixture(scope="session")
+def alert_receiver(settings: Settings) -> AlertReceiver:
+    """Where the session worker's anomaly alerts are POSTed (JSON at /hook, Slack at /slack)."""
+    return ALERTS
 
 
 @pytest.fixture(scope="session")

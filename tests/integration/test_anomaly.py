@@ -1,0 +1,73 @@
+"""Anomaly alerts on the real stack: delivery events of a provider failing a fifth of its
+sends and of a domain bouncing 8 % reach the session worker's sink; the detector raises each
+alert once on email.alerts and on both channels, and clears it once when the rates recover;
+a domain with one bounce in three emails raises nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from confluent_kafka import Producer
+
+from flowmail.avro import registry
+from flowmail.kafka_config import producer_config
+from flowmail.vocab import DeliveryStatus
+from processors.commands import DeliveryEvent
+from streams.topics import ALERTS, DELIVERY
+from tests.integration.helpers import end_offsets, poll, read_topic
+
+
+def _publish(settings, statuses: list[tuple[str, str, str]]) -> None:
+    """(status, provider, recipient domain) delivery events, as the senders write them."""
+    producer = Producer(producer_config(settings.kafka_bootstrap))
+    for status, provider, domain in statuses:
+        key = uuid.uuid4().hex[:40]
+        event = DeliveryEvent(
+            event_id=uuid.uuid4().hex, status=DeliveryStatus(status), idempotency_key=key,
+            command_id="", email_type="order_confirmation", priority="transactional",
+            locale="en", shop_id="", recipient_key="r" * 32, recipient_domain=domain,
+            attempt=1, source_event_id="", occurred_at=int(time.time() * 1000),
+            provider=provider)
+        producer.produce(DELIVERY, key=key.encode(), value=registry().encode(
+            f"{DELIVERY}-value", event.to_record(), check=False))
+    assert producer.flush(30) == 0
+
+
+def _alerts(settings, since, key: str) -> list[dict]:
+    found = [json.loads(m.value()) for m in read_topic(settings.kafka_bootstrap, ALERTS,
+                                                       since)]
+    return [a for a in found if a.get("type") == "anomaly" and a.get("key") == key]
+
+
+def test_alerts_are_raised_once_and_cleared_once(worker, settings, alert_receiver):
+    provider, domain, quiet = (f"p-{uuid.uuid4().hex[:6]}", f"d-{uuid.uuid4().hex[:6]}.test",
+                               f"q-{uuid.uuid4().hex[:6]}.test")
+    since = end_offsets(settings.kafka_bootstrap, ALERTS)
+    _publish(settings, [("sent", provider, "x.test")] * 160
+             + [("failed", provider, "x.test")] * 40          # 20 % of its attempts
+             + [("sent", "smtp", domain)] * 150 + [("bounced", "smtp", domain)] * 12  # 8 %
+             + [("sent", "smtp", quiet)] * 2 + [("bounced", "smtp", quiet)])  # too few
+    poll(lambda: _alerts(settings, since, provider) and _alerts(settings, since, domain),
+         "both alerts on email.alerts", timeout_s=60)
+    [failing] = _alerts(settings, since, provider)
+    assert (failing["rule"], failing["state"], failing["rate"]) == (
+        "provider_failure_rate", "raised", 0.2)
+    [bouncing] = _alerts(settings, since, domain)
+    assert (bouncing["rule"], bouncing["dimension"], bouncing["rate"]) == (
+        "bounce_rate", "recipient_domain", 0.08)
+    hooked = poll(lambda: [a for a in alert_receiver.at("/hook") if a["key"] == provider],
+                  "the JSON channel")
+    assert [a["state"] for a in hooked] == ["raised"]
+    poll(lambda: any(provider in m["text"] and "RAISED" in m["text"]
+                     for m in alert_receiver.at("/slack")), "the Slack channel")
+
+    # more of the same: nothing said again; then recovery clears each once
+    _publish(settings, [("failed", provider, "x.test")] * 10)
+    _publish(settings, [("sent", provider, "x.test")] * 600 + [("sent", "smtp", domain)] * 300)
+    poll(lambda: len(_alerts(settings, since, provider)) == 2
+         and len(_alerts(settings, since, domain)) == 2, "both alerts cleared", timeout_s=60)
+    assert [a["state"] for a in _alerts(settings, since, provider)] == ["raised", "cleared"]
+    assert [a["state"] for a in _alerts(settings, since, domain)] == ["raised", "cleared"]
+    assert _alerts(settings, since, quiet) == []
