@@ -30,6 +30,7 @@ from prometheus_client import Counter
 from flowmail.avro import SchemaRegistry, registry
 from flowmail.settings import Settings
 from flowmail.vocab import DeliveryStatus, RejectReason
+from processors.commands import DeliveryEvent
 from processors.errors import RejectedInput
 from processors.feedback import (
     FeedbackError,
@@ -85,15 +86,18 @@ class FeedbackPublisher:
                  ) -> None:
         self.producer, self.schemas, self.key_secret = producer, schemas, key_secret
 
+    def delivery_record(self, delivery: DeliveryEvent) -> tuple[str, bytes, bytes, None]:
+        """Keyed by the email's idempotency key (its other delivery events' partition)."""
+        return (DELIVERY, (delivery.idempotency_key or delivery.recipient_key).encode(),
+                self.schemas.encode(f"{DELIVERY}-value", delivery.to_record(), check=False),
+                None)
+
     def records(self, events: list[ProviderEvent]) -> list[tuple[str, bytes | None, bytes,
                                                                   None]]:
         records: list[tuple[str, bytes | None, bytes, None]] = []
         for event in events:
             deliverable_address("recipient", event.recipient)  # RejectedInput: not an address
-            delivery = to_delivery_event(event, self.key_secret)
-            records.append((DELIVERY, (event.idempotency_key or delivery.recipient_key).encode(),
-                            self.schemas.encode(f"{DELIVERY}-value", delivery.to_record(),
-                                                check=False), None))
+            records.append(self.delivery_record(to_delivery_event(event, self.key_secret)))
             value = suppression_change(event)
             if value is not None:
                 records.append((SUPPRESSIONS,
@@ -245,10 +249,7 @@ class WebhookService:
         event = tracking_event(status, context, recipient, agent, int(time.time() * 1000),
                                f"{time.monotonic_ns()}", url)
         try:
-            await self.feedback.producer.send([(DELIVERY, event.idempotency_key.encode(),
-                                                self.feedback.schemas.encode(
-                                                    f"{DELIVERY}-value", event.to_record(),
-                                                    check=False), None)])
+            await self.producer.send([self.feedback.delivery_record(event)])
         except Exception as err:  # noqa: BLE001 - the redirect matters more than the count
             TRACKED.labels(status.value, "not_stored").inc()
             log.error("tracking event not stored (%s)", type(err).__name__)

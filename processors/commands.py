@@ -27,6 +27,16 @@ class EmailCommand:
     not_before: int | None = None
     attempt: int = 1
 
+    @property
+    def campaign(self) -> tuple[str, str]:
+        """(campaign id, variant id) of campaign mail; ("", "") for any other."""
+        campaign = self.template_data.get("campaign_id")
+        if not campaign:
+            return "", ""
+        variant = self.template_data.get("variant")
+        return str(campaign), str(variant.get("variant_id") or "") if isinstance(
+            variant, dict) else ""
+
     def to_record(self) -> dict[str, Any]:
         # not dataclasses.asdict: it deep-copies template_data, a third of the router's time
         record = {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -19,8 +19,7 @@ from providers.backoff import retry_delay_s
 def delivery_event(command: EmailCommand, status: DeliveryStatus, key_secret: bytes,
                    **fields: Any) -> DeliveryEvent:
     """One outcome of one attempt; the id is deterministic, so a repeat overwrites itself."""
-    campaign = command.template_data.get("campaign_id")
-    variant = command.template_data.get("variant") if campaign else None
+    campaign, variant = command.campaign
     return DeliveryEvent(
         event_id=delivery_event_id(command.idempotency_key, status.value, command.attempt),
         status=status, idempotency_key=command.idempotency_key, command_id=command.command_id,
@@ -29,8 +28,7 @@ def delivery_event(command: EmailCommand, status: DeliveryStatus, key_secret: by
         recipient_key=recipient_key(command.recipient, key_secret),
         recipient_domain=recipient_domain(command.recipient), attempt=command.attempt,
         source_event_id=command.source_event_id, occurred_at=int(time.time() * 1000),
-        campaign_id=str(campaign) if campaign else None,
-        variant=str(variant.get("variant_id")) if isinstance(variant, dict) else None,
+        campaign_id=campaign or None, variant=variant or None,
         **fields)
 
 

@@ -34,15 +34,12 @@ class FeedbackError(ValueError):
 
 def echo_fields(command: EmailCommand) -> dict[str, str]:
     """What each provider is asked to return with every event of this email."""
-    data = command.template_data
-    variant = data.get("variant")
+    campaign, variant = command.campaign
     return {f"{ECHO_PREFIX}key": command.idempotency_key,
             f"{ECHO_PREFIX}shop": command.shop_id,
             f"{ECHO_PREFIX}type": command.email_type.value,
             f"{ECHO_PREFIX}priority": command.priority.value,
-            f"{ECHO_PREFIX}campaign": str(data.get("campaign_id") or ""),
-            f"{ECHO_PREFIX}variant": str(variant.get("variant_id") or "")
-            if isinstance(variant, dict) else ""}
+            f"{ECHO_PREFIX}campaign": campaign, f"{ECHO_PREFIX}variant": variant}
 
 
 _TAG_SAFE = re.compile(r"[A-Za-z0-9_-]{0,256}")

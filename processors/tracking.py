@@ -103,11 +103,9 @@ class Tracker:
                                    "d": recipient_domain(command.recipient)})
 
     def _context(self, command: EmailCommand) -> dict[str, str]:
-        data = command.template_data
-        variant = data.get("variant")
+        campaign, variant = command.campaign
         return {"s": command.shop_id, "t": command.email_type.value,
-                "p": command.priority.value, "c": str(data.get("campaign_id") or ""),
-                "v": str(variant.get("variant_id") or "") if isinstance(variant, dict) else ""}
+                "p": command.priority.value, "c": campaign, "v": variant}
 
     def apply(self, rendered: RenderedEmail, command: EmailCommand, recipient: str
               ) -> RenderedEmail:
