@@ -80,15 +80,33 @@ class Worker:
     prestart_events: list[dict[str, Any]]
 
 
-def forget_groups(bootstrap: str, prefix: str) -> None:
+def forget_groups(bootstrap: str, prefix: str, timeout_s: float = 120.0) -> None:
+    """Delete an earlier session's groups. A group whose worker was killed (or whose broker
+    stopped under it) keeps its members until their session times out: retried until then."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
     admin = AdminClient({"bootstrap.servers": bootstrap})
     listed = admin.list_consumer_groups(request_timeout=30).result(timeout=60)
     names = [g.group_id for g in listed.valid
              if g.group_id == prefix or g.group_id.startswith(prefix + "-")]
-    for future in (admin.delete_consumer_groups(names, request_timeout=30).values()
-                   if names else []):
-        future.result(timeout=60)
+
+    def deleted_all() -> bool:
+        busy = []
+        for name, future in (admin.delete_consumer_groups(names, request_timeout=30).items()
+                             if names else []):
+            try:
+                future.result(timeout=60)
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code == KafkaError.NON_EMPTY_GROUP:
+                    busy.append(name)
+                elif code != KafkaError.GROUP_ID_NOT_FOUND:
+                    raise
+        names[:] = busy
+        return not busy
+
+    poll(deleted_all, "an earlier session's consumer groups emptied and deleted",
+         timeout_s=timeout_s, every_s=1.0)
 
 
 @pytest.fixture(scope="session")

@@ -51,12 +51,17 @@ def test_alerts_are_raised_once_and_cleared_once(worker, settings, alert_receive
              + [("sent", "smtp", quiet)] * 2 + [("bounced", "smtp", quiet)])  # too few
     poll(lambda: _alerts(settings, since, provider) and _alerts(settings, since, domain),
          "both alerts on email.alerts", timeout_s=60)
+    # raised as soon as the sums of the batches the detector has seen pass the threshold with
+    # enough emails; the sink's batches split the run across partitions, so the rate at that
+    # moment is over the threshold but not necessarily the whole run's
     [failing] = _alerts(settings, since, provider)
-    assert (failing["rule"], failing["state"], failing["rate"]) == (
-        "provider_failure_rate", "raised", 0.2)
+    assert (failing["rule"], failing["state"]) == ("provider_failure_rate", "raised")
+    assert failing["rate"] > settings.alert_failure_rate
+    assert failing["sample"] >= settings.alert_min_sample
     [bouncing] = _alerts(settings, since, domain)
-    assert (bouncing["rule"], bouncing["dimension"], bouncing["rate"]) == (
-        "bounce_rate", "recipient_domain", 0.08)
+    assert (bouncing["rule"], bouncing["dimension"]) == ("bounce_rate", "recipient_domain")
+    assert bouncing["rate"] > settings.alert_bounce_rate
+    assert bouncing["sample"] >= settings.alert_min_sample
     hooked = poll(lambda: [a for a in alert_receiver.at("/hook") if a["key"] == provider],
                   "the JSON channel")
     assert [a["state"] for a in hooked] == ["raised"]
