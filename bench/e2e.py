@@ -29,13 +29,13 @@ from bench.sinks import BenchError, Sink, start_sink
 from bench.summary import loop_lag, machine, mean_batches, median_of, summarize
 from bench.workers import Workers, deadline_poll
 from bench.workload import EMAIL_TYPE_OF, Workload, build, scaled_mix
-from flowmail.kafka_config import client_config
+from core.kafka_config import client_config
+from core.opensearch_client import http_session
+from core.settings import Settings
+from core.vocab import Priority
 from flowmail.localstack import LocalStack
-from flowmail.opensearch_client import http_session
 from flowmail.publisher import Publisher, default_key
-from flowmail.settings import Settings
 from flowmail.supervisor import process_count
-from flowmail.vocab import Priority
 from processors.profiles import profile_key
 from streams.topic_admin import TopicAdmin
 from streams.topics import PROFILES, ledger_changelog, topic_specs

@@ -18,9 +18,9 @@ from bench.report import emit
 from bench.sinks import SmtpSink
 from bench.summary import percentiles
 from bench.workers import Workers
+from core.settings import load_settings
 from flowmail.publisher import Publisher
 from flowmail.samples import password_reset_requested
-from flowmail.settings import load_settings
 from processors.keys import idempotency_key
 from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs

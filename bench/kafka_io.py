@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from flowmail.kafka_config import admin_config
+from core.kafka_config import admin_config
 
 
 def produce_waiting(producer: Producer, topic: str, key: bytes, value: bytes | None,

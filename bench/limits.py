@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.kafka_io import delete_topics, produce_waiting
 from bench.sinks import SMTP_SOURCE, SmtpSink
-from flowmail.kafka_config import admin_config, client_config
+from core.kafka_config import admin_config, client_config
 
 
 def smtp_sink_limit(dump_dir: Path, n: int, size_bytes: int, sessions: int = 8

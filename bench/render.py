@@ -13,8 +13,8 @@ import datetime as dt
 import time
 
 from bench.report import emit
+from core.vocab import EmailType
 from flowmail.samples import SAMPLES, campaign_launched, user_created
-from flowmail.vocab import EmailType
 from processors.commands import EmailCommand
 from processors.message import build_message
 from processors.profiles import profile_from_user_created

@@ -15,7 +15,7 @@ import statistics
 import time
 
 from bench.report import emit
-from flowmail.avro import registry
+from core.avro import registry
 from flowmail.samples import SAMPLES
 from processors.routing import route
 from streams.topics import COMMAND_SUBJECT

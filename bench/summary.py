@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from bench.workload import Workload
-from flowmail.vocab import Priority
+from core.vocab import Priority
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

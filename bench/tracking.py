@@ -20,9 +20,9 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.procstats import ProcessStats
 from bench.summary import percentiles
 from bench.workers import deadline_poll
-from flowmail.kafka_config import client_config
-from flowmail.secrets import with_secrets
-from flowmail.settings import Settings
+from core.kafka_config import client_config
+from core.secrets import with_secrets
+from core.settings import Settings
 from processors.tracking import sign
 from streams.topics import DELIVERY
 

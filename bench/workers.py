@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from bench.sinks import BenchError, free_port
-from flowmail.settings import Settings
+from core.settings import Settings
 from flowmail.supervisor import child_argv, child_setup, layout
 
 

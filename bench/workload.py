@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.vocab import EmailType, Priority
 from flowmail.samples import SAMPLES, campaign_launched
-from flowmail.vocab import EmailType, Priority
 from processors.keys import idempotency_key
 from processors.routing import EMAIL_OF, PRIORITY_OF
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import click
 
-from flowmail.settings import Settings, SettingsError, describe, load_settings
-from flowmail.vocab import Category, Priority, SuppressionReason
+from core.settings import Settings, SettingsError, describe, load_settings
+from core.vocab import Category, Priority, SuppressionReason
 
 
 def _settings() -> Any:
     """Settings with their secrets checked (or generated for the local stack)."""
-    from flowmail.kafka_config import use_security
-    from flowmail.kafka_security import KafkaSecurityError, security_of
-    from flowmail.secrets import with_secrets
+    from core.kafka_config import use_security
+    from core.kafka_security import KafkaSecurityError, security_of
+    from core.secrets import with_secrets
     try:
         settings = with_secrets(load_settings())
         use_security(security_of(settings))  # checked once; every client of ours gets it
@@ -32,7 +32,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from confluent_kafka import KafkaException
 
-        from flowmail.kafka_security import KafkaSecurityError
+        from core.kafka_security import KafkaSecurityError
         from streams.startup import StartupTimeout
         try:
             return super().invoke(ctx)
@@ -133,7 +133,7 @@ def topics_list() -> None:
 @click.option("--key", help="Message key (default: the user id, or campaign id; see KEY_OF).")
 def publish(event_type: str, source: Any, key: str | None) -> None:
     """Validate EVENT_TYPE json from SOURCE (a file or -) and publish it; one object or a list."""
-    from flowmail.avro import ContractError
+    from core.avro import ContractError
     from flowmail.publisher import Publisher, PublishError, default_key, from_json
     settings = _settings()
     try:
@@ -469,9 +469,9 @@ def preview(email_type: str | None, list_types: bool, locale: str, data: Any,
     """Render an email type in a locale: subject, text part and HTML (or files in --out)."""
     from pathlib import Path
 
-    from flowmail.avro import ContractError
+    from core.avro import ContractError
+    from core.vocab import EmailType
     from flowmail.preview import TOPIC_OF, render_preview, write_preview
-    from flowmail.vocab import EmailType
     from processors.errors import RejectedInput
     from processors.rendering import Renderer
     if list_types or not email_type:

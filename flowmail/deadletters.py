@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from flowmail.kafka_config import client_config, producer_config
+from core.kafka_config import client_config, producer_config
 from streams.dlq import HEADER_PREFIX
 from streams.topics import DLQ
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import requests
 
+from core.opensearch_client import http_session
+from core.settings import Settings
 from flowmail.localstack import LocalStack
-from flowmail.opensearch_client import http_session
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
-from flowmail.settings import Settings
 from processors.keys import idempotency_key
 from processors.message import IDEMPOTENCY_HEADER
 from streams.topic_admin import TopicAdmin

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flowmail.avro import registry
+from core.avro import registry
+from core.vocab import EmailType
 from flowmail.publisher import from_json
 from flowmail.samples import EXAMPLES
-from flowmail.vocab import EmailType
 from processors.commands import EmailCommand
 from processors.locales import SUPPORTED
 from processors.rendering import RenderedEmail, Renderer

@@ -16,9 +16,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from flowmail import kafka_config
-from flowmail.avro import ContractError, SchemaRegistry, registry
-from flowmail.kafka_security import KafkaSecurity
+from core import kafka_config
+from core.avro import ContractError, SchemaRegistry, registry
+from core.kafka_security import KafkaSecurity
 from streams.topics import DOMAIN_TOPICS
 
 # librdkafka retries transient broker states itself (e.g. "coordinator load in progress" right
@@ -54,7 +54,7 @@ class Publisher:
     def __init__(self, bootstrap: str, schemas: SchemaRegistry | None = None,
                  security: KafkaSecurity | None = None, **producer_config: Any) -> None:
         """``security``: the cluster's TLS and SASL (default: the FLOWMAIL_KAFKA_* settings,
-        flowmail/kafka_security.py)."""
+        core/kafka_security.py)."""
         self.schemas = schemas or registry()
         self._failures: list[str] = []
         self.delivered = 0

@@ -9,8 +9,8 @@ import re
 import time
 from typing import Any
 
-from flowmail.opensearch_client import http_session
-from flowmail.settings import Settings
+from core.opensearch_client import http_session
+from core.settings import Settings
 from processors.deliverability import DIMENSIONS, query, rows
 
 TITLES = {"all": "All mail", "provider": "By provider", "recipient_domain": "By recipient domain",

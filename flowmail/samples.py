@@ -9,7 +9,7 @@ import unicodedata
 import uuid
 from typing import Any
 
-from flowmail.settings import SCHEMA_DIR
+from core.settings import SCHEMA_DIR
 
 EXAMPLES = SCHEMA_DIR / "examples"
 

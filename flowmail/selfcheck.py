@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from flowmail.avro import registry, value_subject
+from core.avro import registry, value_subject
+from core.vocab import EmailType
 from flowmail.preview import render_preview
 from flowmail.publisher import from_json
 from flowmail.samples import EXAMPLES
-from flowmail.vocab import EmailType
 from processors.locales import SUPPORTED
 from processors.rendering import Renderer
 

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowmail.settings import Settings
+from core.settings import Settings
 
 PR_SET_PDEATHSIG = 1
 AUTOGROUP = "/proc/self/autogroup"

@@ -12,8 +12,8 @@ import time
 
 from confluent_kafka import Producer
 
-from flowmail.kafka_config import producer_config
-from flowmail.vocab import Category, SuppressionReason
+from core.kafka_config import producer_config
+from core.vocab import Category, SuppressionReason
 from processors.keys import recipient_key
 from processors.suppression import change, scope_for
 from processors.validation import deliverable_address

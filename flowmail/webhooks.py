@@ -27,9 +27,9 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import Counter
 
-from flowmail.avro import SchemaRegistry, registry
-from flowmail.settings import Settings
-from flowmail.vocab import DeliveryStatus, RejectReason
+from core.avro import SchemaRegistry, registry
+from core.settings import Settings
+from core.vocab import DeliveryStatus, RejectReason
 from processors.commands import DeliveryEvent
 from processors.errors import RejectedInput
 from processors.feedback import (

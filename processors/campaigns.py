@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from flowmail.vocab import RejectReason
+from core.vocab import RejectReason
 from processors.errors import RejectedInput
 from processors.locales import negotiate
 from processors.profiles import Profile

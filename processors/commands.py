@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowmail.vocab import DeliveryStatus, EmailType, Priority
+from core.vocab import DeliveryStatus, EmailType, Priority
 
 
 @dataclass(frozen=True)

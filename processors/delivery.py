@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flowmail.vocab import DeliveryStatus, RejectReason, SuppressionReason
+from core.vocab import DeliveryStatus, RejectReason, SuppressionReason
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import delivery_event_id, recipient_domain, recipient_key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowmail.vocab import RejectReason
+from core.vocab import RejectReason
 
 
 class RejectedInput(ValueError):

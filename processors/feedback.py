@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flowmail.vocab import DeliveryStatus, SuppressionReason
+from core.vocab import DeliveryStatus, SuppressionReason
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.keys import recipient_domain, recipient_key
 from processors.suppression import change, scope_for, soft_bounce

@@ -31,7 +31,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from flowmail.settings import TEMPLATE_DIR
+from core.settings import TEMPLATE_DIR
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext marker Babel extracts

@@ -27,8 +27,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from flowmail.settings import TEMPLATE_DIR
-from flowmail.vocab import EmailType, RejectReason
+from core.settings import TEMPLATE_DIR
+from core.vocab import EmailType, RejectReason
 from processors.commands import EmailCommand
 from processors.errors import AttachmentFailed, RejectedInput
 from processors.i18n import LocaleFormats, load_translations

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flowmail.vocab import EmailType, Priority, RejectReason
+from core.vocab import EmailType, Priority, RejectReason
 from processors.campaigns import audience, choose_variant, unsubscribe_token
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowmail.vocab import CATEGORY_OF, Category, EmailType, RejectReason, SuppressionReason
+from core.vocab import CATEGORY_OF, Category, EmailType, RejectReason, SuppressionReason
 from processors.errors import RejectedInput
 
 ANY = "*"

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from flowmail.vocab import CATEGORY_OF, Category, DeliveryStatus, EmailType
+from core.vocab import CATEGORY_OF, Category, DeliveryStatus, EmailType
 from processors.commands import DeliveryEvent
 from processors.keys import recipient_domain, recipient_key
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from flowmail.vocab import RejectReason
+from core.vocab import RejectReason
 from processors.errors import RejectedInput
 
 # NUL, and every character str.splitlines() breaks on (CR, LF, VT, FF, FS, GS, RS, NEL,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowmail.settings import Settings
+from core.settings import Settings
 from providers.base import BlockingPool, Provider
 from providers.mailgun import MailgunProvider
 from providers.sendgrid import SendGridProvider

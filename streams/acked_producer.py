@@ -10,7 +10,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from flowmail.kafka_config import producer_config
+from core.kafka_config import producer_config
 
 
 class AckedProducer:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from flowmail.kafka_config import client_config
-from flowmail.settings import Settings
+from core.kafka_config import client_config
+from core.settings import Settings
 from processors.anomaly import Partial, Rule, Windows, default_rules, evaluate, message
 from streams.batch_io import BatchProducer
 from streams.batch_loop import BatchLoop, LoopStage

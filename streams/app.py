@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import faust
 
-from flowmail.kafka_security import security_of
-from flowmail.settings import Settings
+from core.kafka_security import security_of
+from core.settings import Settings
 from streams import faust_patches
 
 STREAM_BUFFER = 65536  # records per agent buffer; ~2 KB each at most in flight

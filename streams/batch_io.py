@@ -12,7 +12,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from flowmail.kafka_config import producer_config
+from core.kafka_config import producer_config
 from streams.topics import DLQ
 
 log = logging.getLogger(__name__)

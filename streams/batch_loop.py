@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from flowmail.kafka_config import consumer_config
+from core.kafka_config import consumer_config
 from streams import metrics
 from streams.batch_io import SourceRecord
 from streams.groups import adopt_offsets, group_is_new

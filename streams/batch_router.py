@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 
-from flowmail.avro import SchemaRegistry
-from flowmail.settings import Settings
-from flowmail.vocab import Priority
+from core.avro import SchemaRegistry
+from core.settings import Settings
+from core.vocab import Priority
 from processors.keys import recipient_key
 from processors.routing import route, topics_of
 from processors.validation import payload_size

@@ -17,9 +17,9 @@ import logging
 import time
 from typing import Any
 
-from flowmail.avro import SchemaRegistry
-from flowmail.settings import Settings, name_values
-from flowmail.vocab import DeliveryStatus, EmailType, Priority
+from core.avro import SchemaRegistry
+from core.settings import Settings, name_values
+from core.vocab import DeliveryStatus, EmailType, Priority
 from processors.bulk import group, render_personal
 from processors.commands import EmailCommand
 from processors.delivery import (

@@ -15,9 +15,9 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import TransportError
 
-from flowmail.avro import SchemaRegistry
-from flowmail.opensearch_client import async_client_options
-from flowmail.settings import Settings
+from core.avro import SchemaRegistry
+from core.opensearch_client import async_client_options
+from core.settings import Settings
 from processors.analytics import bulk_body, document_properties, index_template
 from processors.anomaly import count
 from processors.commands import DeliveryEvent

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
-from flowmail.vocab import DeliveryStatus
+from core.vocab import DeliveryStatus
 from processors.bulk import group, render_bulk
 from processors.commands import EmailCommand
 from providers.base import ProviderError

@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from flowmail.kafka_config import consumer_config
+from core.kafka_config import consumer_config
 from streams import memory
 from streams.batch_io import BatchProducer
 from streams.local_store import DiskMaps

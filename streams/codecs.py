@@ -13,7 +13,7 @@ from typing import Any
 
 from faust.serializers import codecs
 
-from flowmail.avro import registry
+from core.avro import registry
 
 
 class ConfluentAvro(codecs.Codec):

@@ -23,9 +23,9 @@ from dataclasses import replace
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from flowmail.avro import registry
-from flowmail.settings import Settings
-from flowmail.vocab import Priority
+from core.avro import registry
+from core.settings import Settings
+from core.vocab import Priority
 from streams import event_loop, memory, metrics
 from streams.agents import suppressions
 from streams.batch_loop import LoopStage

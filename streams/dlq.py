@@ -20,8 +20,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from flowmail.avro import ContractError
-from flowmail.vocab import RejectReason
+from core.avro import ContractError
+from core.vocab import RejectReason
 from processors.errors import RejectedInput
 from streams import metrics
 

@@ -22,9 +22,9 @@ import logging
 import time
 from typing import Any
 
-from flowmail.avro import SchemaRegistry
-from flowmail.settings import Settings
-from flowmail.vocab import Priority
+from core.avro import SchemaRegistry
+from core.settings import Settings
+from core.vocab import Priority
 from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key

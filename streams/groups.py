@@ -14,7 +14,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from flowmail.kafka_config import client_config
+from core.kafka_config import client_config
 from streams.startup import until_ready
 
 QUIET = logging.getLogger("flowmail.kafka")

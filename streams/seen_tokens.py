@@ -16,7 +16,7 @@ import time
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from flowmail.kafka_config import client_config
+from core.kafka_config import client_config
 
 
 def token_key(provider: str, token: str) -> bytes:

@@ -17,8 +17,8 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
-from flowmail.kafka_config import KAFKA_LOG, admin_config, current_security
-from flowmail.kafka_security import KafkaSecurityError, diagnose
+from core.kafka_config import KAFKA_LOG, admin_config, current_security
+from core.kafka_security import KafkaSecurityError, diagnose
 from streams.startup import until_ready
 from streams.topics import TopicSpec
 

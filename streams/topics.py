@@ -1,7 +1,7 @@
 """Every topic flowmail uses, declared once: name, partitions, cleanup, retention, codec.
 
 ``flowmail topics apply`` creates them from this list; agents get Faust topics from it.
-Values travel as raw bytes through Faust and are decoded by ``flowmail.avro`` inside the
+Values travel as raw bytes through Faust and are decoded by ``core.avro`` inside the
 agents, so a bad payload becomes a dead letter instead of an exception inside Faust.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flowmail.settings import Settings
-from flowmail.vocab import Priority
+from core.settings import Settings
+from core.vocab import Priority
 
 if TYPE_CHECKING:
     import faust

@@ -11,11 +11,11 @@ import faust
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from flowmail.avro import registry
+from core.avro import registry
+from core.settings import Settings
+from core.vocab import EmailType, Priority, SuppressionReason
 from flowmail.preview import preview_page, render_preview
-from flowmail.settings import Settings
 from flowmail.suppression import SuppressionNotStored, publish_change
-from flowmail.vocab import EmailType, Priority, SuppressionReason
 from processors.campaigns import verify_unsubscribe_token
 from processors.rendering import Renderer
 from processors.routing import ROUTES

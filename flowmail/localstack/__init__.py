@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlparse
 
+from core.settings import Settings
 from flowmail.localstack.catcher import CatcherService
 from flowmail.localstack.jvm import java_home
 from flowmail.localstack.kafka import KafkaService
 from flowmail.localstack.opensearch import OpenSearchService
 from flowmail.localstack.procs import Managed, StackError, port_in_use, stop
-from flowmail.settings import Settings
 
 __all__ = ["LocalStack", "StackError"]
 

@@ -7,10 +7,10 @@ import secrets
 import uuid
 from pathlib import Path
 
+from core.settings import PROJECT_ROOT
 from flowmail.localstack.jvm import maven_fetch
 from flowmail.localstack.procs import Managed, require_free_ports, run_checked, spawn, wait_until
 from flowmail.localstack.tls import StackTls, ensure_tls
-from flowmail.settings import PROJECT_ROOT
 
 POM = PROJECT_ROOT / "deploy" / "local" / "kafka-pom.xml"
 SCRAM_USER = "flowmail"

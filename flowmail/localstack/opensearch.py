@@ -6,6 +6,7 @@ from pathlib import Path
 
 import requests
 
+from core.settings import PROJECT_ROOT
 from flowmail.localstack.jvm import maven_fetch, require_javac
 from flowmail.localstack.procs import (
     Managed,
@@ -15,7 +16,6 @@ from flowmail.localstack.procs import (
     spawn,
     wait_until,
 )
-from flowmail.settings import PROJECT_ROOT
 
 POM = PROJECT_ROOT / "deploy" / "local" / "opensearch-pom.xml"
 LAUNCHER = PROJECT_ROOT / "deploy" / "local" / "LocalOpenSearch.java"

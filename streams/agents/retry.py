@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flowmail.avro import SchemaRegistry
-from flowmail.settings import Settings
-from flowmail.vocab import Priority
+from core.avro import SchemaRegistry
+from core.settings import Settings
+from core.vocab import Priority
 from processors.commands import EmailCommand
 from streams.dlq import DeadLetters
 from streams.topics import COMMAND_SUBJECT, faust_topic, spec_by_name

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from flowmail.settings import Settings
+from core.settings import Settings
 from processors.errors import RejectedInput
 from processors.suppression import merge, parse_change
 from streams.dlq import DeadLetters

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings, load_settings
 from flowmail.localstack import LocalStack
 from flowmail.localstack.procs import stop
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
-from flowmail.settings import Settings, load_settings
 from streams.groups import start_group_at_end
 from streams.topic_admin import TopicAdmin
 from streams.topics import topic_specs

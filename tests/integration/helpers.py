@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from flowmail.kafka_config import producer_config
-from flowmail.settings import load_settings
+from core.kafka_config import producer_config
+from core.settings import load_settings
 from flowmail.supervisor import layout, process_count
 
 T = TypeVar("T")

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.settings import Settings, load_settings
 from flowmail.localstack import LocalStack
 from flowmail.localstack.procs import stop
-from flowmail.settings import Settings, load_settings
 from tests.integration.helpers import free_port, poll, workers_ready
 
 

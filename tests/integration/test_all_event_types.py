@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from flowmail.avro import registry
+from core.avro import registry
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES, campaign_launched, shipment_updated, user_created
 from processors.keys import idempotency_key

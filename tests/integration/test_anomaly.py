@@ -11,9 +11,9 @@ import uuid
 
 from confluent_kafka import Producer
 
-from flowmail.avro import registry
-from flowmail.kafka_config import producer_config
-from flowmail.vocab import DeliveryStatus
+from core.avro import registry
+from core.kafka_config import producer_config
+from core.vocab import DeliveryStatus
 from processors.commands import DeliveryEvent
 from streams.topics import ALERTS, DELIVERY
 from tests.integration.helpers import end_offsets, poll, read_topic

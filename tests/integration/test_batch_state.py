@@ -10,7 +10,7 @@ import os
 import signal
 import uuid
 
-from flowmail.avro import registry
+from core.avro import registry
 from flowmail.publisher import Publisher
 from flowmail.samples import campaign_launched, order_placed
 from processors.keys import idempotency_key

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowmail.avro import registry
+from core.avro import registry
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from processors.keys import idempotency_key

@@ -8,10 +8,10 @@ import uuid
 
 import requests
 
+from core.vocab import SuppressionReason
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES, campaign_launched
 from flowmail.suppression import suppress_address
-from flowmail.vocab import SuppressionReason
 from processors.keys import idempotency_key
 from tests.integration.helpers import end_offsets, headers_of, outbox, poll, read_topic, search
 from tests.integration.test_all_event_types import fresh_user

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from flowmail.kafka_security import KafkaSecurity
+from core.kafka_security import KafkaSecurity
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from tests.integration.helpers import free_port, outbox, poll

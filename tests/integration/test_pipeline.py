@@ -103,7 +103,7 @@ def test_events_waiting_at_worker_start_are_handled_exactly_once(worker, setting
 
 
 def _source_event(record):
-    from flowmail.avro import registry
+    from core.avro import registry
     return registry().decode(COMMAND_SUBJECT, record.value())["source_event_id"]
 
 

@@ -13,7 +13,7 @@ import uuid
 
 import requests
 
-from flowmail.vocab import DeliveryStatus
+from core.vocab import DeliveryStatus
 from processors.analytics import bulk_body, index_template
 from processors.commands import DeliveryEvent
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from flowmail.kafka_security import KafkaSecurity
+from core.kafka_security import KafkaSecurity
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
 from tests.integration.helpers import free_port, outbox, poll, search
@@ -136,8 +136,8 @@ def test_a_wrong_configuration_is_refused_with_the_setting_to_change(secured, wr
 
 
 def test_opensearch_refuses_a_wrong_password_and_an_untrusted_certificate(opensearch_proxy):
-    from flowmail.opensearch_client import http_session
-    from flowmail.settings import load_settings
+    from core.opensearch_client import http_session
+    from core.settings import load_settings
 
     os_env, _ = opensearch_proxy
     right = http_session(load_settings(os_env))

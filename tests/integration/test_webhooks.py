@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from flowmail.avro import registry
+from core.avro import registry
 from flowmail.localstack.tls import ensure_tls
 from flowmail.publisher import Publisher
 from flowmail.samples import SAMPLES, campaign_launched

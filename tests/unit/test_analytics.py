@@ -1,6 +1,6 @@
 import json
 
-from flowmail.vocab import DeliveryStatus
+from core.vocab import DeliveryStatus
 from processors.analytics import bulk_body, index_name, index_template, to_document
 from processors.commands import DeliveryEvent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from flowmail.vocab import DeliveryStatus
+from core.vocab import DeliveryStatus
 from processors.anomaly import MINUTE_MS, Windows, count, default_rules, evaluate, message
 from processors.commands import DeliveryEvent
 

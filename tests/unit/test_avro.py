@@ -1,6 +1,6 @@
 import pytest
 
-from flowmail.avro import HEADER, ContractError, registry
+from core.avro import HEADER, ContractError, registry
 from flowmail.samples import order_placed
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from flowmail.settings import load_settings
+from core.settings import load_settings
 from streams.worker import AGENTS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@ import pytest
 from faust.serializers import codecs
 
 import streams.codecs  # noqa: F401 - registers the codecs
-from flowmail.avro import ContractError
+from core.avro import ContractError
 from flowmail.samples import order_placed
 
 

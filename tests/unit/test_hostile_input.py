@@ -10,9 +10,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowmail.avro import ContractError, registry
+from core.avro import ContractError, registry
+from core.vocab import RejectReason
 from flowmail.samples import SAMPLES
-from flowmail.vocab import RejectReason
 from processors.errors import RejectedInput
 from processors.locales import SUPPORTED
 from processors.message import build_message

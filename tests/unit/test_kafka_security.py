@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from flowmail import kafka_config
-from flowmail.kafka_security import KafkaSecurity, KafkaSecurityError, diagnose, security_of
-from flowmail.settings import SettingsError, describe, load_settings
+from core import kafka_config
+from core.kafka_security import KafkaSecurity, KafkaSecurityError, diagnose, security_of
+from core.settings import SettingsError, describe, load_settings
 
 SCRAM = {"FLOWMAIL_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
          "FLOWMAIL_KAFKA_SASL_MECHANISM": "scram-sha-512",
@@ -149,7 +149,7 @@ def test_opensearch_requests_are_signed_with_sigv4_when_a_region_is_set(monkeypa
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from flowmail.opensearch_client import http_session
+    from core.opensearch_client import http_session
 
     seen: dict[str, str] = {}
 
@@ -178,7 +178,7 @@ def test_opensearch_requests_are_signed_with_sigv4_when_a_region_is_set(monkeypa
 
 
 def test_opensearch_credentials_over_plain_http_are_refused():
-    from flowmail.opensearch_client import http_session
+    from core.opensearch_client import http_session
 
     with pytest.raises(SettingsError, match="https://"):
         http_session(load_settings({"FLOWMAIL_OPENSEARCH_USERNAME": "u",

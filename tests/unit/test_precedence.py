@@ -67,8 +67,8 @@ async def test_one_task_per_process_watches_the_lease_however_many_senders_wait(
 
 async def test_the_router_gives_way_while_the_lane_handles_a_batch(tmp_path):
     """The router's fan-outs fill the broker the lane needs: it waits as the senders do."""
-    from flowmail.avro import registry
-    from flowmail.settings import Settings
+    from core.avro import registry
+    from core.settings import Settings
     from streams.domain_router import DomainRouter
 
     lane = Precedence(SharedUrgency(tmp_path / "w.urgent"))

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from flowmail.avro import ContractError, registry
+from core.avro import ContractError, registry
 from flowmail.publisher import Publisher, from_json
 from flowmail.samples import example
 

@@ -6,8 +6,8 @@ import email.policy
 
 import pytest
 
+from core.vocab import EmailType
 from flowmail.samples import SAMPLES, campaign_launched, user_created
-from flowmail.vocab import EmailType
 from processors.message import build_message
 from processors.profiles import profile_from_user_created
 from processors.rendering import Renderer

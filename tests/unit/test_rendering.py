@@ -4,8 +4,8 @@ from html import unescape
 
 import pytest
 
+from core.vocab import RejectReason
 from flowmail.samples import order_placed
-from flowmail.vocab import RejectReason
 from processors.errors import RejectedInput
 from processors.message import IDEMPOTENCY_HEADER, build_message
 from processors.rendering import Renderer, safe_url

@@ -1,7 +1,7 @@
 import pytest
 
+from core.vocab import EmailType, Priority, RejectReason
 from flowmail.samples import order_placed
-from flowmail.vocab import EmailType, Priority, RejectReason
 from processors.errors import RejectedInput
 from processors.keys import idempotency_key
 from processors.routing import route
@@ -81,7 +81,7 @@ def test_every_line_separator_is_refused_in_header_values(separator):
 
 
 def test_every_routed_topic_names_its_email_and_critical_topics_follow_from_it():
-    from flowmail.vocab import Priority
+    from core.vocab import Priority
     from processors.routing import EMAIL_OF, ROUTES, topics_of
     assert set(EMAIL_OF) == set(ROUTES)
     assert topics_of(Priority.CRITICAL) == ["user.created", "user.password_reset_requested"]

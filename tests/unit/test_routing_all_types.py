@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from core.vocab import EmailType, Priority, RejectReason
 from flowmail.samples import (
     campaign_launched,
     invoice_issued,
@@ -12,7 +13,6 @@ from flowmail.samples import (
     support_replied,
     user_created,
 )
-from flowmail.vocab import EmailType, Priority, RejectReason
 from processors.campaigns import (
     choose_variant,
     matches,

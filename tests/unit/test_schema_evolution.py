@@ -10,7 +10,7 @@ import fastavro
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from flowmail.compat import problems
+from core.compat import problems
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 REGISTRY = json.loads((SCHEMAS / "registry.json").read_text())["subjects"]

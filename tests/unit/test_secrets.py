@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from flowmail.secrets import with_secrets
-from flowmail.settings import SettingsError, load_settings
+from core.secrets import with_secrets
+from core.settings import SettingsError, load_settings
 from processors.campaigns import unsubscribe_token, verify_unsubscribe_token
 
 STRONG = "a" * 16 + "0123456789abcdef"

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from flowmail.settings import SettingsError, describe, load_settings
+from core.settings import SettingsError, describe, load_settings
 
 
 def test_defaults_target_the_local_stack():

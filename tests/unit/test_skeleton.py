@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.vocab import EmailType
 from flowmail.samples import password_reset_requested, user_created
-from flowmail.vocab import EmailType
 from processors.errors import RejectedInput
 from processors.locales import SUPPORTED
 from processors.rendering import Renderer
@@ -109,7 +109,7 @@ def test_a_template_that_changes_a_personal_value_is_rendered_directly(tmp_path)
     every later one of that shape is rendered directly, correctly."""
     import shutil
 
-    from flowmail.settings import TEMPLATE_DIR
+    from core.settings import TEMPLATE_DIR
     shutil.copytree(TEMPLATE_DIR, tmp_path / "t")
     body = tmp_path / "t" / "password_reset" / "body.txt"
     body.write_text(body.read_text().replace("name=user.first_name", "name=user.first_name|upper"))

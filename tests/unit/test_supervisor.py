@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowmail.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from flowmail.supervisor import Child, child_argv, child_setup, layout, set_autogroup_nice
 
 

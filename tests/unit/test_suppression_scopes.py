@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowmail.vocab import Category, EmailType, SuppressionReason
+from core.vocab import Category, EmailType, SuppressionReason
 from processors.errors import RejectedInput
 from processors.suppression import change, merge, parse_change, scope_for, suppressing
 

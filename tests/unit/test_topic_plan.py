@@ -1,4 +1,4 @@
-from flowmail.settings import load_settings
+from core.settings import load_settings
 from streams.topic_admin import Existing, plan
 from streams.topics import TopicSpec, topic_specs
 

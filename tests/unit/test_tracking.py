@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from core.vocab import DeliveryStatus, EmailType
 from flowmail.samples import order_placed
-from flowmail.vocab import DeliveryStatus, EmailType
 from processors.rendering import RenderedEmail
 from processors.routing import route
 from processors.tracking import TokenError, Tracker, classify_agent, sign, tracking_event, verify

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowmail.vocab import RejectReason
+from core.vocab import RejectReason
 from processors.errors import RejectedInput
 from processors.rendering import safe_url
 from processors.validation import https_url

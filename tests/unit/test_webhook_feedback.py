@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from flowmail.vocab import DeliveryStatus, EmailType, SuppressionReason
+from core.vocab import DeliveryStatus, EmailType, SuppressionReason
 from processors.errors import RejectedInput
 from processors.feedback import (
     FeedbackError,

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from flowmail.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def _verify(settings: Settings) -> bool | str:

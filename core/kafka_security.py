@@ -5,7 +5,7 @@ TLS and SASL; the local stack also serves a SASL_SSL listener (SCRAM, a CA of it
 path is tested for real. ``KafkaSecurity`` is read from the ``FLOWMAIL_KAFKA_*`` settings
 once, checked (an error names the variable to change), and turned into each client's
 configuration: librdkafka's (every confluent-kafka client: the batch stages, the publisher
-SDK, admin, CLI, benchmark, through flowmail/kafka_config.py) and aiokafka's (Faust's
+SDK, admin, CLI, benchmark, through core/kafka_config.py) and aiokafka's (Faust's
 credentials). Secrets never reach a log line: ``repr`` leaves them out, and a diagnosis names
 settings, never values.
 """
@@ -25,7 +25,7 @@ from aiokafka.abc import AbstractTokenProvider
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
-    from flowmail.settings import Settings
+    from core.settings import Settings
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flowmail.kafka_security import KafkaSecurity, security_of
+from core.kafka_security import KafkaSecurity, security_of
 
 KAFKA_LOG = logging.getLogger("flowmail.kafka")
 # librdkafka's name for Java's murmur2 (random only for null keys, which flowmail never uses)
@@ -32,7 +32,7 @@ def current_security() -> KafkaSecurity:
     """What ``use_security`` set, else the ``FLOWMAIL_KAFKA_*`` settings, read once."""
     global _security
     if _security is None:
-        from flowmail.settings import load_settings
+        from core.settings import load_settings
         _security = security_of(load_settings())
     return _security
 

@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
-from flowmail.settings import SCHEMA_DIR
+from core.settings import SCHEMA_DIR
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")

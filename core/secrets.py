@@ -24,7 +24,7 @@ import secrets as random_secrets
 from dataclasses import replace
 from pathlib import Path
 
-from flowmail.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 MIN_CHARS = 32
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
