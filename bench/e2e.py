@@ -28,7 +28,7 @@ from bench.procstats import ProcessStats
 from bench.sinks import BenchError, Sink, start_sink
 from bench.summary import loop_lag, machine, mean_batches, median_of, summarize
 from bench.workers import Workers, deadline_poll
-from bench.workload import EMAIL_TYPE_OF, Workload, build, scaled_mix
+from bench.workload import DAILY_MIX, Workload, build, scaled_mix
 from core.kafka_config import client_config
 from core.opensearch_client import http_session
 from core.settings import Settings
@@ -176,7 +176,7 @@ def _warm_up(settings: Settings, sink: Sink, run: str, timeout_s: float,
     """One email of each transactional type first, not measured: a production worker is
     warm (producer metadata for every topic, connections, first-call code paths cost about a
     second that the case study's numbers never include)."""
-    warm = build({event_type: 1 for event_type in EMAIL_TYPE_OF if event_type != "marketing"},
+    warm = build({event_type: 1 for event_type in DAILY_MIX if event_type != "marketing"},
                  f"{run}w", settings.partitions_domain)
     with Publisher(settings.kafka_bootstrap) as publisher:
         publish(publisher, warm.events)

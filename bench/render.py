@@ -13,7 +13,7 @@ import datetime as dt
 import time
 
 from bench.report import emit
-from core.vocab import EmailType
+from core.catalogue import EmailType
 from flowmail.samples import SAMPLES, campaign_launched, user_created
 from processors.commands import EmailCommand
 from processors.message import build_message

@@ -16,13 +16,13 @@ import time
 
 from bench.report import emit
 from core.avro import registry
+from core.catalogue import BY_TOPIC, CATALOGUE
 from flowmail.samples import SAMPLES
 from processors.routing import route
 from streams.topics import COMMAND_SUBJECT
 
 # the case study's daily mix without marketing (campaign fan-out is measured separately)
-MIX = {"user.created": 500, "user.password_reset_requested": 200, "order.placed": 5000,
-       "shipment.updated": 8000, "invoice.issued": 1000, "support.replied": 300}
+MIX = {e.topic: e.daily_volume for e in CATALOGUE if e.recipient}
 
 
 def payloads(n: int) -> list[tuple[str, bytes]]:
@@ -31,7 +31,7 @@ def payloads(n: int) -> list[tuple[str, bytes]]:
     out = []
     for topic, share in MIX.items():
         for i in range(max(1, n * share // total)):
-            out.append((topic, registry().encode(f"{topic}-value", SAMPLES[topic](i, now))))
+            out.append((topic, registry().encode(BY_TOPIC[topic].subject, SAMPLES[topic](i, now))))
     return out
 
 

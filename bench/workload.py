@@ -11,17 +11,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.vocab import EmailType, Priority
-from flowmail.samples import SAMPLES, campaign_launched
+from core.catalogue import BY_TOPIC, CATALOGUE, EMAIL_OF, PRIORITY_OF, EmailType
+from core.vocab import Priority
+from flowmail.samples import SAMPLES, campaign_launched, path_set
 from processors.keys import idempotency_key
-from processors.routing import EMAIL_OF, PRIORITY_OF
 
-# The case study's emails per day (section "Current load"); marketing = campaign recipients.
-DAILY_MIX = {"user.created": 500, "user.password_reset_requested": 200, "order.placed": 5000,
-             "shipment.updated": 8000, "invoice.issued": 1000, "support.replied": 300,
-             "marketing": 50000}
-EMAIL_TYPE_OF = {**{t: k for t, k in EMAIL_OF.items() if t != "campaign.launched"},
-                 "marketing": EmailType.MARKETING_CAMPAIGN}
+# The case study's emails per day (section "Current load"), as the catalogue declares them;
+# "marketing": a campaign's recipients.
+DAILY_MIX = {(e.topic if e.recipient else "marketing"): e.daily_volume for e in CATALOGUE}
 # One per supported locale: (first name, locale preference, country)
 LOCALES = [("Emily", "en-US", "US"), ("Lena", "de-DE", "DE"), ("Camille", "fr-FR", "FR"),
            ("Lucía", "es-ES", "ES"), ("Giulia", "it-IT", "IT"), ("João", "pt-BR", "BR"),
@@ -61,28 +58,13 @@ class Workload:
         return counts
 
 
-def _recipient(event_type: str, event: dict[str, Any]) -> str:
-    if event_type == "order.placed":
-        return event["customer"]["email"]
-    if event_type == "shipment.updated":
-        return event["email"]
-    if event_type in {"invoice.issued", "support.replied"}:
-        return event["customer"]["email"]
-    return event["user"]["email"]
-
-
-def _personalize(event_type: str, event: dict[str, Any], run: str, index: int) -> None:
-    """Unique user ids and addresses per run, so runs never share keys or profiles."""
-    address = f"u{index}.{run}@bench.example"
-    for path in (("customer",), ("user",)):
-        person = event.get(path[0])
-        if isinstance(person, dict):
-            person["email"] = address
-            for id_field in ("user_id", "customer_id"):
-                if id_field in person:
-                    person[id_field] = f"bench-{run}-{index}"
-    if event_type == "shipment.updated":
-        event["email"], event["user_id"] = address, f"bench-{run}-{index}"
+def _personalize(event_type: str, event: dict[str, Any], run: str, index: int) -> str:
+    """Unique user ids and addresses per run, so runs never share keys or profiles; returns
+    the address."""
+    declared, address = BY_TOPIC[event_type], f"u{index}.{run}@bench.example"
+    path_set(event, declared.key, f"bench-{run}-{index}")
+    path_set(event, declared.recipient, address)
+    return address
 
 
 def profile(run: str, index: int, partition: int) -> dict[str, Any]:
@@ -100,13 +82,14 @@ def build(counts: dict[str, int], run: str, partitions: int, seed: int = 7,
     now = now or dt.datetime.now(dt.UTC)
     work = Workload()
     transactional: list[tuple[str, dict[str, Any]]] = []
+    addresses: dict[str, str] = {}
     index = 0
     for event_type, count in counts.items():
         if event_type == "marketing":
             continue
         for _ in range(count):
             event = SAMPLES[event_type](index, now)
-            _personalize(event_type, event, run, index)
+            addresses[event["event_id"]] = _personalize(event_type, event, run, index)
             transactional.append((event_type, event))
             index += 1
     random.Random(seed).shuffle(transactional)
@@ -124,7 +107,7 @@ def build(counts: dict[str, int], run: str, partitions: int, seed: int = 7,
                 key = idempotency_key(event["event_id"], kind.value, person["email"])
                 work.expected[key] = Expected(PRIORITY_OF[kind], kind, position)
             continue
-        kind = EMAIL_TYPE_OF[event_type]
-        key = idempotency_key(event["event_id"], kind.value, _recipient(event_type, event))
+        kind = EMAIL_OF[event_type]
+        key = idempotency_key(event["event_id"], kind.value, addresses[event["event_id"]])
         work.expected[key] = Expected(PRIORITY_OF[kind], kind, position)
     return work

@@ -19,16 +19,6 @@ class Priority(StrEnum):
         return f"email.retry.{self.value}"
 
 
-class EmailType(StrEnum):
-    WELCOME = "welcome"                        # user.created: activation link
-    PASSWORD_RESET = "password_reset"  # noqa: S105 - user.password_reset_requested
-    ORDER_CONFIRMATION = "order_confirmation"  # order.placed
-    SHIPPING_UPDATE = "shipping_update"        # shipment.updated
-    INVOICE = "invoice"                        # invoice.issued
-    SUPPORT_RESPONSE = "support_response"      # support.replied
-    MARKETING_CAMPAIGN = "marketing_campaign"  # campaign.launched, one per recipient
-
-
 class Category(StrEnum):
     """What a recipient can opt out of; suppressions and (later) a preference centre use it."""
 
@@ -36,17 +26,6 @@ class Category(StrEnum):
     ACCOUNT = "account"              # welcome / activation
     TRANSACTIONAL = "transactional"  # order, shipping, invoice, support: the purchase itself
     MARKETING = "marketing"          # campaigns
-
-
-CATEGORY_OF: dict[EmailType, Category] = {
-    EmailType.WELCOME: Category.ACCOUNT,
-    EmailType.PASSWORD_RESET: Category.SECURITY,
-    EmailType.ORDER_CONFIRMATION: Category.TRANSACTIONAL,
-    EmailType.SHIPPING_UPDATE: Category.TRANSACTIONAL,
-    EmailType.INVOICE: Category.TRANSACTIONAL,
-    EmailType.SUPPORT_RESPONSE: Category.TRANSACTIONAL,
-    EmailType.MARKETING_CAMPAIGN: Category.MARKETING,
-}
 
 
 class SuppressionReason(StrEnum):

@@ -130,7 +130,7 @@ def topics_list() -> None:
 @main.command()
 @click.argument("event_type")
 @click.argument("source", type=click.File("r", encoding="utf-8"))
-@click.option("--key", help="Message key (default: the user id, or campaign id; see KEY_OF).")
+@click.option("--key", help="Message key (default: the field core/catalogue.py declares).")
 def publish(event_type: str, source: Any, key: str | None) -> None:
     """Validate EVENT_TYPE json from SOURCE (a file or -) and publish it; one object or a list."""
     from core.avro import ContractError
@@ -470,13 +470,13 @@ def preview(email_type: str | None, list_types: bool, locale: str, data: Any,
     from pathlib import Path
 
     from core.avro import ContractError
-    from core.vocab import EmailType
-    from flowmail.preview import TOPIC_OF, render_preview, write_preview
+    from core.catalogue import CATALOGUE, EmailType
+    from flowmail.preview import render_preview, write_preview
     from processors.errors import RejectedInput
     from processors.rendering import Renderer
     if list_types or not email_type:
-        for kind, topic in TOPIC_OF.items():
-            click.echo(f"{kind.value:20} from {topic}")
+        for declared in CATALOGUE:
+            click.echo(f"{declared.email_type.value:20} from {declared.topic}")
         return
     try:
         kind = EmailType(email_type)

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from core.avro import registry
-from core.vocab import EmailType
+from core.catalogue import BY_EMAIL_TYPE, EmailType
 from flowmail.publisher import from_json
-from flowmail.samples import EXAMPLES
 from processors.commands import EmailCommand
 from processors.locales import SUPPORTED
 from processors.rendering import RenderedEmail, Renderer
 from processors.routing import fan_out_campaign, route
 
-TOPIC_OF = {
-    EmailType.WELCOME: "user.created", EmailType.PASSWORD_RESET: "user.password_reset_requested",
-    EmailType.ORDER_CONFIRMATION: "order.placed", EmailType.SHIPPING_UPDATE: "shipment.updated",
-    EmailType.INVOICE: "invoice.issued", EmailType.SUPPORT_RESPONSE: "support.replied",
-    EmailType.MARKETING_CAMPAIGN: "campaign.launched",
-}
 PREVIEW_PROFILE = {"user_id": "preview", "email": "preview@example.org", "first_name": "Alex",
                    "last_name": "Example", "locale": None, "country": None,
                    "marketing_opt_in": True, "tags": [], "partition": 0}
@@ -38,18 +30,19 @@ def campaign_preview_profile(campaign: dict[str, Any], locale: str) -> dict[str,
 
 
 def example_event(email_type: EmailType) -> dict[str, Any]:
-    return json.loads((EXAMPLES / f"{TOPIC_OF[email_type]}.json").read_text())
+    return BY_EMAIL_TYPE[email_type].example()
 
 
 def preview_command(email_type: EmailType, locale: str,
                     event: dict[str, Any] | None = None) -> EmailCommand:
     """Route the event (or the shipped example) and force the locale; raises like routing."""
-    topic = TOPIC_OF[email_type]
-    schema = registry().latest(f"{topic}-value").parsed
+    declared = BY_EMAIL_TYPE[email_type]
+    topic = declared.topic
+    schema = registry().latest(declared.subject).parsed
     record = from_json(schema, event or example_event(email_type))
     if email_type is EmailType.PASSWORD_RESET:  # the example must not expire for a preview
         record["expires_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
-    registry().encode(f"{topic}-value", record)  # the schema check, naming the field
+    registry().encode(declared.subject, record)  # the schema check, naming the field
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     if email_type is EmailType.MARKETING_CAMPAIGN:
         profile = campaign_preview_profile(record, locale)

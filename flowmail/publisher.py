@@ -18,30 +18,18 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from core import kafka_config
 from core.avro import ContractError, SchemaRegistry, registry
+from core.catalogue import BY_TOPIC, DOMAIN_TOPICS
 from core.kafka_security import KafkaSecurity
-from streams.topics import DOMAIN_TOPICS
 
 # librdkafka retries transient broker states itself (e.g. "coordinator load in progress" right
 # after a broker starts); what it cannot recover from reaches the delivery callback.
 logging.getLogger("flowmail.kafka").setLevel(logging.ERROR)
 
 
-# The Kafka key of each event type. Everything about a user is keyed by the user id, so a
-# user's events share a partition with their profile (see streams/agents/router.py).
-KEY_OF: dict[str, Any] = {
-    "user.created": lambda e: e["user"]["user_id"],
-    "user.password_reset_requested": lambda e: e["user"]["user_id"],
-    "order.placed": lambda e: e["customer"]["customer_id"],
-    "shipment.updated": lambda e: e["user_id"],
-    "invoice.issued": lambda e: e["customer"]["user_id"],
-    "support.replied": lambda e: e["customer"]["user_id"],
-    "campaign.launched": lambda e: e["campaign_id"],
-}
-
-
 def default_key(event_type: str, event: dict[str, Any]) -> str:
+    """The key the catalogue declares (core/catalogue.py), or the event id without one."""
     try:
-        return str(KEY_OF[event_type](event))
+        return BY_TOPIC[event_type].key_of(event)
     except (KeyError, TypeError):
         return str(event.get("event_id", ""))
 
@@ -65,7 +53,7 @@ class Publisher:
         if event_type not in DOMAIN_TOPICS:
             raise ContractError("unknown_event_type",
                                 f"{event_type!r} is not one of {', '.join(DOMAIN_TOPICS)}")
-        return self.schemas.encode(f"{event_type}-value", event)
+        return self.schemas.encode(BY_TOPIC[event_type].subject, event)
 
     def publish(self, event_type: str, event: dict[str, Any], key: str | None = None) -> None:
         payload = self.encode(event_type, event)

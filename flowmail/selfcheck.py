@@ -6,14 +6,12 @@ every schema example through Avro. Run in an image or a fresh venv, away from a 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
-from core.avro import registry, value_subject
-from core.vocab import EmailType
+from core.avro import registry
+from core.catalogue import CATALOGUE, EmailType
 from flowmail.preview import render_preview
 from flowmail.publisher import from_json
-from flowmail.samples import EXAMPLES
 from processors.locales import SUPPORTED
 from processors.rendering import Renderer
 
@@ -28,10 +26,9 @@ def check() -> Iterator[str]:
             pdfs = "".join(f", {a.filename} {len(a.content)} B" for a in rendered.attachments)
             yield f"rendered {email_type.value}/{locale}{pdfs}"
     schemas = registry()
-    for path in sorted(EXAMPLES.glob("*.json")):
-        topic = path.stem
-        subject = value_subject(topic)
-        record = from_json(schemas.latest(subject).parsed, json.loads(path.read_text()))
+    for declared in CATALOGUE:
+        topic, subject = declared.topic, declared.subject
+        record = from_json(schemas.latest(subject).parsed, declared.example())
         decoded = schemas.decode(subject, schemas.encode(subject, record))
         assert decoded.get("event_id") == record.get("event_id"), topic
         yield f"decoded {topic} example"

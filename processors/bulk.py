@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from core.vocab import EmailType
+from core.catalogue import EmailType
 from processors.commands import EmailCommand
 from processors.rendering import RenderedEmail, Renderer
 

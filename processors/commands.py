@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.vocab import DeliveryStatus, EmailType, Priority
+from core.catalogue import EmailType
+from core.vocab import DeliveryStatus, Priority
 
 
 @dataclass(frozen=True)

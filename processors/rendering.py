@@ -27,8 +27,9 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from core.catalogue import EmailType
 from core.settings import TEMPLATE_DIR
-from core.vocab import EmailType, RejectReason
+from core.vocab import RejectReason
 from processors.commands import EmailCommand
 from processors.errors import AttachmentFailed, RejectedInput
 from processors.i18n import LocaleFormats, load_translations

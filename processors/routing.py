@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.vocab import EmailType, Priority, RejectReason
+from core.catalogue import PRIORITY_OF, EmailType
+from core.vocab import RejectReason
 from processors.campaigns import audience, choose_variant, unsubscribe_token
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
@@ -22,34 +23,6 @@ from processors.validation import deliverable_address, header_safe, https_url, r
 Event = dict[str, Any]
 ProfileLookup = Callable[[str, str], Profile | None]  # (shop id, user id) -> profile
 Router = Callable[[Event, str, int, int, ProfileLookup], list[EmailCommand]]
-
-PRIORITY_OF: dict[EmailType, Priority] = {
-    EmailType.WELCOME: Priority.CRITICAL,
-    EmailType.PASSWORD_RESET: Priority.CRITICAL,
-    EmailType.ORDER_CONFIRMATION: Priority.TRANSACTIONAL,
-    EmailType.SHIPPING_UPDATE: Priority.TRANSACTIONAL,
-    EmailType.INVOICE: Priority.TRANSACTIONAL,
-    EmailType.SUPPORT_RESPONSE: Priority.TRANSACTIONAL,
-    EmailType.MARKETING_CAMPAIGN: Priority.MARKETING,
-}
-
-
-# The email each domain event asks for (campaign.launched: one per matching profile).
-EMAIL_OF: dict[str, EmailType] = {
-    "user.created": EmailType.WELCOME,
-    "user.password_reset_requested": EmailType.PASSWORD_RESET,
-    "order.placed": EmailType.ORDER_CONFIRMATION,
-    "shipment.updated": EmailType.SHIPPING_UPDATE,
-    "invoice.issued": EmailType.INVOICE,
-    "support.replied": EmailType.SUPPORT_RESPONSE,
-    "campaign.launched": EmailType.MARKETING_CAMPAIGN,
-}
-
-
-def topics_of(priority: Priority) -> list[str]:
-    """The domain topics whose emails have ``priority``."""
-    return sorted(t for t, kind in EMAIL_OF.items() if PRIORITY_OF[kind] is priority)
-
 
 def no_profiles(_shop_id: str, _user_id: str) -> Profile | None:
     return None

@@ -32,7 +32,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from core.vocab import EmailType
+from core.catalogue import EmailType
 
 # the template data's personal fields, per email type rendered this way
 PERSONAL: dict[EmailType, tuple[str, ...]] = {

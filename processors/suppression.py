@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.vocab import CATEGORY_OF, Category, EmailType, RejectReason, SuppressionReason
+from core.catalogue import CATEGORY_OF, EmailType
+from core.vocab import Category, RejectReason, SuppressionReason
 from processors.errors import RejectedInput
 
 ANY = "*"

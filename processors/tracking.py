@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.vocab import CATEGORY_OF, Category, DeliveryStatus, EmailType
+from core.catalogue import CATEGORY_OF, EmailType
+from core.vocab import Category, DeliveryStatus
 from processors.commands import DeliveryEvent
 from processors.keys import recipient_domain, recipient_key
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import time
 
 from core.avro import SchemaRegistry
+from core.catalogue import topics_of
 from core.settings import Settings
 from core.vocab import Priority
 from processors.keys import recipient_key
-from processors.routing import route, topics_of
+from processors.routing import route
 from processors.validation import payload_size
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender

@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 from core.avro import SchemaRegistry
+from core.catalogue import EmailType
 from core.settings import Settings, name_values
-from core.vocab import DeliveryStatus, EmailType, Priority
+from core.vocab import DeliveryStatus, Priority
 from processors.bulk import group, render_personal
 from processors.commands import EmailCommand
 from processors.delivery import (

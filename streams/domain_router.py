@@ -23,12 +23,13 @@ import time
 from typing import Any
 
 from core.avro import SchemaRegistry
+from core.catalogue import topics_of
 from core.settings import Settings
 from core.vocab import Priority
 from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key
-from processors.routing import ROUTES, fan_out_campaign, route, topics_of
+from processors.routing import ROUTES, fan_out_campaign, route
 from processors.validation import payload_size
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender

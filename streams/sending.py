@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from core.catalogue import EmailType
 from core.settings import Settings, name_values
-from core.vocab import EmailType, Priority
+from core.vocab import Priority
 from processors.rendering import Renderer
 from processors.tracking import Tracker
 from providers import registry as providers

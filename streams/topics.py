@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from core.catalogue import CATALOGUE
 from core.settings import Settings
 from core.vocab import Priority
 
 if TYPE_CHECKING:
     import faust
 
-DOMAIN_TOPICS = ("user.created", "user.password_reset_requested", "order.placed",
-                 "shipment.updated", "invoice.issued", "support.replied", "campaign.launched")
 DLQ = "email.dlq"
 DELIVERY = "email.delivery"
 ALERTS = "email.alerts"
@@ -57,9 +56,9 @@ def ledger_changelog(app_id: str, priority: Priority) -> str:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     retention = settings.retention_ms
-    specs = [TopicSpec(name, settings.partitions_domain, f"domain events: {name}",
-                       subject=f"{name}-value", retention_ms=retention)
-             for name in DOMAIN_TOPICS]
+    specs = [TopicSpec(event.topic, settings.partitions_domain, f"domain events: {event.doc}",
+                       subject=event.subject, retention_ms=retention)
+             for event in CATALOGUE]
     for priority in Priority:
         specs += [
             TopicSpec(priority.topic, settings.partitions_email,

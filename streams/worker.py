@@ -12,8 +12,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.avro import registry
+from core.catalogue import EmailType
 from core.settings import Settings
-from core.vocab import EmailType, Priority, SuppressionReason
+from core.vocab import Priority, SuppressionReason
 from flowmail.preview import preview_page, render_preview
 from flowmail.suppression import SuppressionNotStored, publish_change
 from processors.campaigns import verify_unsubscribe_token

@@ -48,7 +48,7 @@ def test_preview_page_refuses_unknown_types_and_locales(worker, settings):
 
 
 def test_every_type_previews_in_every_locale_on_the_page(worker, settings):
-    from core.vocab import EmailType
+    from core.catalogue import EmailType
     from processors.locales import SUPPORTED
     base = f"http://127.0.0.1:{settings.web_port}/preview"
     for email_type in EmailType:

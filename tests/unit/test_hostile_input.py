@@ -11,13 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.avro import ContractError, registry
+from core.catalogue import PRIORITY_OF
 from core.vocab import RejectReason
 from flowmail.samples import SAMPLES
 from processors.errors import RejectedInput
 from processors.locales import SUPPORTED
 from processors.message import build_message
 from processors.rendering import Renderer
-from processors.routing import PRIORITY_OF, route
+from processors.routing import route
 from processors.validation import deliverable_address
 
 NOW_DT = dt.datetime.now(dt.UTC)

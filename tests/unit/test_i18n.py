@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from core.vocab import EmailType
+from core.catalogue import EmailType
 from flowmail.samples import SAMPLES, campaign_launched, user_created
 from processors.locales import SUPPORTED
 from processors.profiles import profile_from_user_created

@@ -46,7 +46,7 @@ def test_bad_type_locale_and_data_are_clear_errors(tmp_path):
 def test_every_type_previews_in_every_locale():
     from click.testing import CliRunner
 
-    from core.vocab import EmailType
+    from core.catalogue import EmailType
     from flowmail.cli import main
     from processors.locales import SUPPORTED
     runner = CliRunner()

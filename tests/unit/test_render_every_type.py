@@ -6,7 +6,7 @@ import email.policy
 
 import pytest
 
-from core.vocab import EmailType
+from core.catalogue import EmailType
 from flowmail.samples import SAMPLES, campaign_launched, user_created
 from processors.message import build_message
 from processors.profiles import profile_from_user_created

@@ -1,6 +1,7 @@
 import pytest
 
-from core.vocab import EmailType, Priority, RejectReason
+from core.catalogue import EmailType
+from core.vocab import Priority, RejectReason
 from flowmail.samples import order_placed
 from processors.errors import RejectedInput
 from processors.keys import idempotency_key
@@ -81,8 +82,9 @@ def test_every_line_separator_is_refused_in_header_values(separator):
 
 
 def test_every_routed_topic_names_its_email_and_critical_topics_follow_from_it():
+    from core.catalogue import EMAIL_OF, topics_of
     from core.vocab import Priority
-    from processors.routing import EMAIL_OF, ROUTES, topics_of
+    from processors.routing import ROUTES
     assert set(EMAIL_OF) == set(ROUTES)
     assert topics_of(Priority.CRITICAL) == ["user.created", "user.password_reset_requested"]
     assert sum(len(topics_of(p)) for p in Priority) == len(EMAIL_OF)

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from core.vocab import EmailType, Priority, RejectReason
+from core.catalogue import EmailType
+from core.vocab import Priority, RejectReason
 from flowmail.samples import (
     campaign_launched,
     invoice_issued,

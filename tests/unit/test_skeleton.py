@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.vocab import EmailType
+from core.catalogue import EmailType
 from flowmail.samples import password_reset_requested, user_created
 from processors.errors import RejectedInput
 from processors.locales import SUPPORTED

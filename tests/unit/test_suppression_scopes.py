@@ -2,7 +2,8 @@
 
 import pytest
 
-from core.vocab import Category, EmailType, SuppressionReason
+from core.catalogue import EmailType
+from core.vocab import Category, SuppressionReason
 from processors.errors import RejectedInput
 from processors.suppression import change, merge, parse_change, scope_for, suppressing
 

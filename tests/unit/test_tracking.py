@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from core.vocab import DeliveryStatus, EmailType
+from core.catalogue import EmailType
+from core.vocab import DeliveryStatus
 from flowmail.samples import order_placed
 from processors.rendering import RenderedEmail
 from processors.routing import route

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from core.vocab import DeliveryStatus, EmailType, SuppressionReason
+from core.catalogue import EmailType
+from core.vocab import DeliveryStatus, SuppressionReason
 from processors.errors import RejectedInput
 from processors.feedback import (
     FeedbackError,
