@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from typing import Any
 
 import click
@@ -227,7 +228,9 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
         critical_lane.run(settings, provider, loglevel)
         return
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv; keep ours out of it
-    run(settings, chosen_agents, chosen, provider, loglevel, critical_apart=lane == "bulk")
+    from flowmail.worker_pages import add_pages
+    run(settings, chosen_agents, chosen, provider, loglevel, critical_apart=lane == "bulk",
+        pages=partial(add_pages, settings=settings))
 
 
 @main.group()

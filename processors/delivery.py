@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.vocab import DeliveryStatus, RejectReason, SuppressionReason
+from processors.backoff import retry_delay_s
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import delivery_event_id, recipient_domain, recipient_key
 from processors.suppression import change, scope_for, suppressing
-from providers.backoff import retry_delay_s
 
 
 def delivery_event(command: EmailCommand, status: DeliveryStatus, key_secret: bytes,

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.vocab import DeliveryStatus
 from processors.bulk import group, render_bulk
@@ -27,16 +27,38 @@ from providers.chain import NoBulkProvider, send_bulk
 from streams import metrics
 
 if TYPE_CHECKING:
-    from streams.batch_io import SourceRecord
-    from streams.batch_sender import BatchSender
+    from core.vocab import Priority
+    from processors.rendering import Renderer
+    from processors.tracking import Tracker
+    from providers.chain import ProviderChain
+    from streams.batch_io import BatchProducer, SourceRecord
+    from streams.changelog_store import ChangelogStore
 
 CALL_MAX = 1000  # recipients per batch API call
 
 Job = tuple["SourceRecord", EmailCommand]
 
 
+class Sender(Protocol):
+    """What a batch call shares with the sender that admitted its commands
+    (streams/batch_sender.py): its ledger, its producer, and how it records outcomes."""
+
+    priority: Priority
+    renderer: Renderer
+    tracker: Tracker | None
+    chain: ProviderChain
+    ledger: ChangelogStore
+    producer: BatchProducer
+
+    async def retry_or_fail(self, record: SourceRecord, command: EmailCommand, err: Exception,
+                            *, transient: bool, provider: str | None = None,
+                            retry_after_s: float | None = None, alert: bool = False) -> None: ...
+
+    def report(self, command: EmailCommand, status: DeliveryStatus, **fields: Any) -> None: ...
+
+
 class BulkCalls:
-    def __init__(self, sender: BatchSender, mail_from: str,
+    def __init__(self, sender: Sender, mail_from: str,
                  one_by_one: Callable[[list[Job]], Awaitable[None]]) -> None:
         self.sender = sender
         name, address = parseaddr(mail_from)

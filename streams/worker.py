@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import faust
@@ -12,15 +12,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.avro import registry
-from core.catalogue import EmailType
 from core.settings import Settings
-from core.vocab import Priority, SuppressionReason
-from flowmail.preview import preview_page, render_preview
-from flowmail.suppression import SuppressionNotStored, publish_change
-from processors.campaigns import verify_unsubscribe_token
-from processors.rendering import Renderer
+from core.vocab import Priority
 from processors.routing import ROUTES
-from processors.suppression import scope_for
 from streams import event_loop, memory, metrics
 from streams.agents import retry, suppressions
 from streams.anomaly import AnomalyDetector
@@ -62,9 +56,12 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
 
 def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                      priorities: Iterable[Priority] = tuple(Priority),
-                     provider_name: str | None = None, critical_apart: bool = False
-                     ) -> faust.App:
+                     provider_name: str | None = None, critical_apart: bool = False,
+                     pages: Callable[[faust.App], None] | None = None) -> faust.App:
     """Wire only what this worker should run; unknown names fail here, at boot.
+
+    ``pages``: adds the web pages of the layers above (previews, unsubscribe:
+    flowmail/worker_pages.py) beside the worker's own /metrics, /health and /ready.
 
     ``critical_apart``: security mail is routed and sent by the critical lane's own process
     (streams/critical_lane.py); this one keeps everything else, the critical retry topic
@@ -134,60 +131,8 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                               "priorities": [p.value for p in priorities],
                               "stream_buffers_full": full})
 
-    preview_renderer = Renderer()
-
-    @app.page("/preview/{email_type}/")
-    async def preview_view(web_view: faust.web.View, request: faust.web.Request,
-                           email_type: str) -> web.Response:
-        """Any email type in any locale, with its text part; sample data from the repo."""
-        try:
-            kind = EmailType(email_type)
-            locale = request.query.get("locale", "en")
-            rendered = await asyncio.get_running_loop().run_in_executor(
-                None, render_preview, preview_renderer, kind, locale)
-        except ValueError as err:
-            return web_view.text(str(err), status=404)
-        return web_view.html(preview_page(rendered, kind, locale))
-
-    @app.page("/preview/{email_type}/html/")
-    async def preview_html_view(web_view: faust.web.View, request: faust.web.Request,
-                                email_type: str) -> web.Response:
-        """The HTML part alone, as a mail client would get it (the preview page frames it)."""
-        try:
-            kind = EmailType(email_type)
-            rendered = await asyncio.get_running_loop().run_in_executor(
-                None, render_preview, preview_renderer, kind, request.query.get("locale", "en"))
-        except ValueError as err:
-            return web_view.text(str(err), status=404)
-        return web_view.html(rendered.html)
-
-    unsubscribe_secret = settings.unsubscribe_secret.encode()
-
-    @app.page("/unsubscribe/")
-    class Unsubscribe(faust.web.View):
-        """RFC 8058 one-click: a POST with a valid token suppresses the recipient key."""
-
-        async def get(self, request: faust.web.Request) -> web.Response:
-            if verify_unsubscribe_token(unsubscribe_secret, request.query.get("token", "")):
-                return self.html('<form method="post"><button name="List-Unsubscribe" '
-                                 'value="One-Click">Unsubscribe</button></form>')
-            return self.text("invalid or forged unsubscribe link", status=403)
-
-        async def post(self, request: faust.web.Request) -> web.Response:
-            identity = verify_unsubscribe_token(unsubscribe_secret,
-                                                request.query.get("token", ""))
-            if identity is None:
-                return self.text("invalid or forged unsubscribe link", status=403)
-            recipient, shop_id = identity
-            scope = scope_for(SuppressionReason.UNSUBSCRIBE, shop_id)  # that shop's marketing
-            try:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, publish_change, settings.kafka_bootstrap, recipient,
-                    SuppressionReason.UNSUBSCRIBE, scope, "unsubscribe_link")
-            except SuppressionNotStored:
-                return self.text("We could not record your unsubscribe right now; please "
-                                 "try again in a minute.", status=503)
-            return self.text("You are unsubscribed.")
+    if pages is not None:
+        pages(app)
 
     @app.page("/ready")
     async def ready_page(web_view: faust.web.View, request: faust.web.Request) -> web.Response:
@@ -244,10 +189,10 @@ def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
 
 
 def run(settings: Settings, agents: Iterable[str], priorities: Iterable[Priority],
-        provider_name: str | None, loglevel: str = "info", critical_apart: bool = False
-        ) -> None:
+        provider_name: str | None, loglevel: str = "info", critical_apart: bool = False,
+        pages: Callable[[faust.App], None] | None = None) -> None:
     event_loop.install(settings.event_loop)
-    app = build_worker_app(settings, agents, priorities, provider_name, critical_apart)
+    app = build_worker_app(settings, agents, priorities, provider_name, critical_apart, pages)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust keeps a terminal spinner at WARNING and above, and for it sets the root logger to
     # DEBUG: every aiokafka debug record is then built, a tenth of the worker's CPU.

@@ -2,7 +2,7 @@
 
 import random
 
-from providers.backoff import retry_delay_s
+from processors.backoff import retry_delay_s
 from providers.breaker import BreakerState, CircuitBreaker
 from providers.ratelimit import TokenBucket
 
