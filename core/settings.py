@@ -115,12 +115,12 @@ class Settings:
     smart_routing: str = _doc("Priorities whose chain is ordered by score instead of by list.",
                               default="transactional")
     routing_weights: str = _doc("Score weights.", default="health=0.4,load=0.3,cost=0.2,geo=0.1")
-    provider_costs: str = _doc("Price per 1,000 emails per provider (any currency).",
-                               default="ses=0.10,sendgrid=0.60,mailgun=0.80,smtp=0.0")
-    provider_regions: str = _doc("Region each provider sends from (us, eu, apac).",
-                                 default="ses=eu,sendgrid=us,mailgun=eu,smtp=eu")
-    provider_rates: str = _doc("Sends per second per provider (token bucket), name=rate list.",
-                               default="ses=14,sendgrid=100,mailgun=100,smtp=500")
+    provider_costs: str = _doc("Price per 1,000 emails, name=price list (any currency); "
+                               "overrides what each provider module declares.", default="")
+    provider_regions: str = _doc("Region a provider sends from (us, eu, apac), name=region "
+                                 "list; overrides the provider module's.", default="")
+    provider_rates: str = _doc("Sends per second per provider (token bucket), name=rate list; "
+                               "overrides the provider module's.", default="")
     sender_concurrency: int = _doc("Emails each sender renders and sends at once (provider "
                                    "round trips overlap; per-recipient order is not kept).",
                                    default=32)

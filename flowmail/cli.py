@@ -186,7 +186,7 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
 def worker(ctx: click.Context, agents: str, priorities: str, provider: str | None,
            loglevel: str, new_group_starts_at: str, processes: int | None, lane: str) -> None:
     """Run the worker: by default one process per CPU core plus the critical lane."""
-    from providers.registry import FACTORIES
+    from providers.registry import PROVIDERS
     from streams.topic_admin import TopicAdmin
     from streams.topics import topic_specs
     from streams.worker import AGENTS, consumed_topics, run
@@ -200,9 +200,9 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
     if unknown:
         raise click.BadParameter(f"unknown agent(s) {sorted(unknown)}; choose from "
                                  f"{', '.join(AGENTS)}", param_hint="--agents")
-    if provider is not None and provider not in FACTORIES:
+    if provider is not None and provider not in PROVIDERS:
         raise click.BadParameter(f"unknown provider {provider!r}; choose from "
-                                 f"{', '.join(FACTORIES)}", param_hint="--provider")
+                                 f"{', '.join(PROVIDERS)}", param_hint="--provider")
     topics = consumed_topics(chosen_agents, chosen)
     # A worker that starts before its topics exist subscribes to nothing and never recovers:
     # apply the plan first (idempotent; waits for a broker that is still starting).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from core.catalogue import EmailType
+from processors.campaigns import unsubscribe_link, unsubscribe_parts
 from processors.commands import EmailCommand
 from processors.rendering import RenderedEmail, Renderer
 
@@ -46,7 +47,7 @@ def group_key(command: EmailCommand) -> tuple[str, str, str, bool]:
 
 def personal_values(command: EmailCommand, tracker: Tracker | None = None) -> dict[str, str]:
     data = command.template_data
-    token = data["unsubscribe_url"].partition("token=")[2]
+    token = unsubscribe_parts(data)[1]
     values = {"first_name": html.escape(data.get("first_name") or ""), "token": token}
     if tracker is not None and tracker.enabled(command):
         values["track"] = tracker.recipient_token(command)
@@ -61,10 +62,10 @@ def render_bulk(renderer: Renderer, commands: list[EmailCommand], placeholder: s
     if first.email_type is not EmailType.MARKETING_CAMPAIGN:
         raise ValueError("bulk rendering is for campaign mail")
     data = dict(first.template_data)
-    base = data["unsubscribe_url"].partition("token=")[0]
+    base = unsubscribe_parts(data)[0]
     if data.get("first_name"):  # the group has names (group_key), or none at all
         data["first_name"] = placeholder.format("first_name")
-    data["unsubscribe_url"] = base + "token=" + placeholder.format("token")
+    data["unsubscribe_url"] = unsubscribe_link(base, placeholder.format("token"))
     template = replace(first, template_data=data)
     rendered = renderer.render(template)
     if tracker is not None and tracker.enabled(first):  # one type per group: all or none
@@ -90,7 +91,7 @@ def render_personal(renderer: Renderer, commands: list[EmailCommand],
     filled = []
     for command in commands:
         first = command.template_data.get("first_name") or ""
-        token = command.template_data["unsubscribe_url"].partition("token=")[2]
+        token = unsubscribe_parts(command.template_data)[1]
         page = template.html.replace(token_ph, token).replace(first_ph, html.escape(first))
         if tracked:
             page = page.replace(track_ph, tracker.recipient_token(command))  # type: ignore[union-attr]

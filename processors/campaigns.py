@@ -104,3 +104,18 @@ def verify_unsubscribe_token(secret: str | bytes, token: str) -> tuple[str, str]
     for key in keys:
         authentic |= hmac.compare_digest(mac, _mac(key, user_id, shop_id))
     return (user_id, shop_id) if authentic else None
+
+
+def unsubscribe_link(base_url: str, token: str) -> str:
+    """The one-click unsubscribe URL of a recipient (or of a provider's placeholder)."""
+    return f"{base_url}{'&' if '?' in base_url else '?'}token={token}"
+
+
+def unsubscribe_parts(data: dict[str, Any]) -> tuple[str, str]:
+    """(base URL, token) of a campaign command's unsubscribe link, from its own fields;
+    commands written before those fields existed (an upgrade with commands in flight) carry
+    only the URL, which is split where the token starts."""
+    if "unsubscribe_token" in data:
+        return data["unsubscribe_base_url"], data["unsubscribe_token"]
+    base, _, token = data["unsubscribe_url"].partition("token=")
+    return base[:-1], token

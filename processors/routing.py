@@ -12,7 +12,7 @@ from typing import Any
 
 from core.catalogue import PRIORITY_OF, EmailType
 from core.vocab import RejectReason
-from processors.campaigns import audience, choose_variant, unsubscribe_token
+from processors.campaigns import audience, choose_variant, unsubscribe_link, unsubscribe_token
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import idempotency_key, recipient_key
@@ -193,7 +193,10 @@ def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], publ
                                   recipient_key(profile["email"], pseudonym_secret), shop_id)
         data = {"shop": event["shop"], "campaign_id": event["campaign_id"],
                 "variant": variant, "first_name": profile["first_name"],
-                "unsubscribe_url": f"{event['unsubscribe_base_url']}?token={token}",
+                "unsubscribe_url": unsubscribe_link(event["unsubscribe_base_url"], token),
+                # the parts, for providers that fill the token in per recipient
+                "unsubscribe_base_url": event["unsubscribe_base_url"],
+                "unsubscribe_token": token,
                 "preferences_url": event["preferences_url"]}
         try:
             commands.append(make_command(

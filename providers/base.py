@@ -1,4 +1,4 @@
-"""The provider contract: send one, send many, classify an error as transient or permanent.
+"""The provider contract: send one, send a batch, classify an error as transient or permanent.
 
 Providers never retry, fail over or rate-limit themselves; the sender composes them.
 """
@@ -6,12 +6,15 @@ Providers never retry, fail over or rate-limit themselves; the sender composes t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
+    from core.settings import Settings
+    from processors.bulk import BulkMessage
     from processors.message import OutgoingEmail
 
 T = TypeVar("T")
@@ -41,29 +44,78 @@ class ProviderError(Exception):
         self.bounce = bounce
 
 
-class Provider(Protocol):
-    name: str
+class Provider(ABC):
+    """A provider: one module, one subclass. The base owns the common sequence (send one,
+    send a batch, turn any failure into a classified ``ProviderError``) and the registry;
+    a subclass says how to reach its API and declares what routing needs to know.
 
-    async def send(self, message: OutgoingEmail) -> SendResult: ...
+    Declared by every subclass (a missing one fails at import): ``name``; ``cost_per_1k``,
+    its list price per 1,000 emails (routing scores cost; FLOWMAIL_PROVIDER_COSTS overrides);
+    ``region`` it sends from (FLOWMAIL_PROVIDER_REGIONS overrides); ``rate_per_s`` it
+    accepts (FLOWMAIL_PROVIDER_RATES overrides). With a batch API: ``bulk_placeholder`` (its
+    per-recipient substitution syntax, ``{}`` for the name), ``bulk_max`` recipients a call,
+    and ``deliver_bulk``.
+    """
 
-    async def send_many(self, messages: Sequence[OutgoingEmail]
-                        ) -> list[SendResult | ProviderError]: ...
+    DECLARED: ClassVar[tuple[str, ...]] = ("name", "cost_per_1k", "region", "rate_per_s")
+    registered: ClassVar[dict[str, type[Provider]]] = {}
 
-    def classify(self, error: BaseException) -> ProviderError: ...
+    name: ClassVar[str]
+    cost_per_1k: ClassVar[float]
+    region: ClassVar[str]
+    rate_per_s: ClassVar[float]
+    bulk_placeholder: ClassVar[str | None] = None
+    bulk_max: ClassVar[int] = 1
 
-    async def close(self) -> None: ...
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [attribute for attribute in cls.DECLARED if not hasattr(cls, attribute)]
+        if missing:
+            raise TypeError(f"provider {cls.__name__} must declare {', '.join(missing)}")
+        Provider.registered[cls.name] = cls
 
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings, pool: BlockingPool) -> Provider:
+        """The provider configured by FLOWMAIL_* settings; bad or missing ones raise here."""
 
-async def send_each(provider: Provider, messages: Sequence[OutgoingEmail]
-                    ) -> list[SendResult | ProviderError]:
-    """``send_many`` for providers without a multi-message API: one call each, in order."""
-    results: list[SendResult | ProviderError] = []
-    for message in messages:
+    @abstractmethod
+    async def deliver(self, message: OutgoingEmail) -> str:
+        """Send one message; return the provider's message id."""
+
+    async def deliver_bulk(self, bulk: BulkMessage, sender: tuple[str, str]) -> list[str]:
+        """Send one batch; a message id per recipient, in order."""
+        raise NotImplementedError(f"{self.name} has no batch API")
+
+    def classify(self, error: BaseException) -> ProviderError:
+        """Transient (retry, fail over) or permanent; the default: a transport failure."""
+        if isinstance(error, ProviderError):
+            return error
+        return ProviderError(self.name, f"{type(error).__name__}: {error}", transient=True)
+
+    @property
+    def supports_bulk(self) -> bool:
+        return self.bulk_placeholder is not None
+
+    async def send(self, message: OutgoingEmail) -> SendResult:
         try:
-            results.append(await provider.send(message))
-        except ProviderError as err:
-            results.append(err)
-    return results
+            return SendResult(self.name, await self.deliver(message))
+        except Exception as err:
+            raise self.classify(err) from err
+
+    async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]) -> list[SendResult]:
+        """All recipients of ``bulk`` in one call (at most ``bulk_max``): all accepted, or one
+        error for the whole batch."""
+        if len(bulk.recipients) > self.bulk_max:
+            raise ValueError(f"{self.name} takes at most {self.bulk_max} recipients a call")
+        try:
+            ids = await self.deliver_bulk(bulk, sender)
+        except Exception as err:
+            raise self.classify(err) from err
+        return [SendResult(self.name, message_id) for message_id in ids]
+
+    async def close(self) -> None:
+        return None
 
 
 class BlockingPool:

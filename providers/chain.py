@@ -110,7 +110,7 @@ BulkFactory = Callable[[str, int], Awaitable[Any]]
 
 def bulk_capable(chain: ProviderChain) -> list[Guarded]:
     """Members with a batch API (SendGrid, Mailgun); SMTP and SES send one by one."""
-    return [m for m in chain.members if getattr(m.provider, "bulk_placeholder", None)]
+    return [m for m in chain.members if m.provider.supports_bulk]
 
 
 async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,
@@ -133,8 +133,8 @@ async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,
             continue
         await asyncio.sleep(member.bucket.wait_time())
         member.bucket.take()
-        provider: Any = member.provider
-        bulk = await render(provider.bulk_placeholder, provider.bulk_max)
+        provider = member.provider
+        bulk = await render(provider.bulk_placeholder or "", provider.bulk_max)
         try:
             results = await provider.send_bulk(bulk, sender)
         except ProviderError as err:

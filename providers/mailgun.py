@@ -4,18 +4,19 @@ headers and attachments survive byte for byte. EU or US base URL from settings."
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from processors.bulk import BulkMessage
+from processors.campaigns import unsubscribe_link, unsubscribe_parts
 from processors.feedback import ECHO_PREFIX, echo_fields
-from providers.base import BlockingPool, ProviderError, SendResult, send_each
+from providers.base import BlockingPool, Provider, ProviderError
 from providers.http_errors import from_status
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from processors.message import OutgoingEmail
 
 PLACEHOLDER = "%recipient.{}%"
@@ -23,10 +24,18 @@ PLACEHOLDER = "%recipient.{}%"
 NO_TRACKING = {"o:tracking": "no", "o:tracking-clicks": "no", "o:tracking-opens": "no"}
 
 
-class MailgunProvider:
+class MailgunProvider(Provider):
     name = "mailgun"
+    cost_per_1k = 0.80
+    region = "eu"
+    rate_per_s = 100.0
     bulk_placeholder = PLACEHOLDER
-    bulk_max = 1000
+    bulk_max = 1000  # recipients per batch sending call
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pool: BlockingPool) -> MailgunProvider:
+        return cls(settings.mailgun_api_key, settings.mailgun_domain, settings.mailgun_base_url,
+                   pool, settings.provider_timeout_s)
 
     def __init__(self, api_key: str, domain: str, base_url: str, pool: BlockingPool,
                  timeout_s: float) -> None:
@@ -55,20 +64,15 @@ class MailgunProvider:
                               response.headers.get("Retry-After"))
         return str(response.json().get("id", ""))
 
-    async def send(self, message: OutgoingEmail) -> SendResult:
-        return SendResult(self.name, await self._pool.run(self._post, message))
+    async def deliver(self, message: OutgoingEmail) -> str:
+        return await self._pool.run(self._post, message)
 
-    async def send_many(self, messages: Sequence[OutgoingEmail]
-                        ) -> list[SendResult | ProviderError]:
-        return await send_each(self, messages)
-
-    async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]
-                        ) -> list[SendResult]:
+    async def deliver_bulk(self, bulk: BulkMessage, sender: tuple[str, str]) -> list[str]:
         """recipient-variables: one call, each recipient sees only its own address."""
         rendered = bulk.rendered
         variables = {r.command.recipient: {**r.values, "key": r.command.idempotency_key}
                      for r in bulk.recipients}
-        unsubscribe = bulk.recipients[0].command.template_data["unsubscribe_url"]
+        base = unsubscribe_parts(bulk.recipients[0].command.template_data)[0]
         form = {
             "from": formataddr((sender[1], sender[0])),
             "to": ",".join(r.command.recipient for r in bulk.recipients),  # one field, not 1,000
@@ -76,8 +80,7 @@ class MailgunProvider:
             "recipient-variables": json.dumps(variables),
             "h:X-Flowmail-Idempotency-Key": PLACEHOLDER.format("key"),
             "h:X-Flowmail-Email-Type": bulk.recipients[0].command.email_type.value,
-            "h:List-Unsubscribe": "<" + unsubscribe.partition("token=")[0] + "token="
-                                  + PLACEHOLDER.format("token") + ">",
+            "h:List-Unsubscribe": f"<{unsubscribe_link(base, PLACEHOLDER.format('token'))}>",
             "h:List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             **NO_TRACKING,
             # returned with every webhook event; the key differs per recipient
@@ -85,12 +88,7 @@ class MailgunProvider:
             f"v:{ECHO_PREFIX}key": PLACEHOLDER.format("key"),
         }
         message_id = await self._pool.run(lambda: self._call(self._batch_url, data=form))
-        return [SendResult(self.name, message_id) for _ in bulk.recipients]
-
-    def classify(self, error: BaseException) -> ProviderError:
-        if isinstance(error, ProviderError):
-            return error
-        return ProviderError(self.name, f"{type(error).__name__}: {error}", transient=True)
+        return [message_id for _ in bulk.recipients]
 
     async def close(self) -> None:
         self._session.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import socket
 import urllib.error
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sendgrid
@@ -14,10 +13,11 @@ from python_http_client import exceptions as http_errors
 
 from processors.bulk import BulkMessage
 from processors.feedback import echo_fields
-from providers.base import BlockingPool, ProviderError, SendResult, send_each
+from providers.base import BlockingPool, Provider, ProviderError
 from providers.http_errors import from_status
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from processors.message import OutgoingEmail
 
 MAX_PERSONALIZATIONS = 1000
@@ -72,10 +72,18 @@ def bulk_payload(bulk: BulkMessage, reply_headers: dict[str, str]) -> dict[str, 
 PLACEHOLDER = "-{}-"
 
 
-class SendGridProvider:
+class SendGridProvider(Provider):
     name = "sendgrid"
+    cost_per_1k = 0.60
+    region = "us"
+    rate_per_s = 100.0
     bulk_placeholder = PLACEHOLDER
     bulk_max = MAX_PERSONALIZATIONS
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pool: BlockingPool) -> SendGridProvider:
+        return cls(settings.sendgrid_api_key, settings.sendgrid_host, pool,
+                   settings.provider_timeout_s)
 
     def __init__(self, api_key: str, host: str, pool: BlockingPool, timeout_s: float) -> None:
         if not api_key:
@@ -91,20 +99,14 @@ class SendGridProvider:
             raise self.classify(err) from err
         return response.headers.get("X-Message-Id", "")
 
-    async def send(self, message: OutgoingEmail) -> SendResult:
-        return SendResult(self.name, await self._pool.run(self._post, payload(message)))
+    async def deliver(self, message: OutgoingEmail) -> str:
+        return await self._pool.run(self._post, payload(message))
 
-    async def send_many(self, messages: Sequence[OutgoingEmail]
-                        ) -> list[SendResult | ProviderError]:
-        return await send_each(self, messages)
-
-    async def send_bulk(self, bulk: BulkMessage, sender: tuple[str, str]
-                        ) -> list[SendResult]:
-        """All recipients in one call: all accepted or one error for the whole batch."""
+    async def deliver_bulk(self, bulk: BulkMessage, sender: tuple[str, str]) -> list[str]:
+        """Personalizations: one call, each recipient sees only its own address."""
         body = bulk_payload(bulk, {"from_email": sender[0], "from_name": sender[1]})
         message_id = await self._pool.run(self._post, body)
-        return [SendResult(self.name, f"{message_id}.{index}")
-                for index in range(len(bulk.recipients))]
+        return [f"{message_id}.{index}" for index in range(len(bulk.recipients))]
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):
@@ -117,6 +119,3 @@ class SendGridProvider:
             return ProviderError(self.name, f"{type(error).__name__}: {error}", transient=True)
         return ProviderError(self.name, f"{type(error).__name__}: {error}", transient=False,
                              provider_fault=False)
-
-    async def close(self) -> None:
-        return None

@@ -3,7 +3,6 @@ headers survive. Endpoint, region and keys from settings; moto's server stands i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import boto3
@@ -11,9 +10,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from processors.feedback import ses_tag_value
-from providers.base import BlockingPool, ProviderError, SendResult, send_each
+from providers.base import BlockingPool, Provider, ProviderError
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from processors.message import OutgoingEmail
 
 THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
@@ -22,8 +22,16 @@ PROVIDER_SIDE = {"AccountSuspendedException", "MailFromDomainNotVerifiedExceptio
                  "InternalFailure", "ServiceUnavailable", "AccessDeniedException"}
 
 
-class SesProvider:
+class SesProvider(Provider):
     name = "ses"
+    cost_per_1k = 0.10
+    region = "eu"
+    rate_per_s = 14.0  # SES's default sending quota
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pool: BlockingPool) -> SesProvider:
+        return cls(settings.ses_region, settings.ses_endpoint_url, pool,
+                   settings.provider_timeout_s)
 
     def __init__(self, region: str, endpoint_url: str | None, pool: BlockingPool,
                  timeout_s: float, access_key: str = "", secret_key: str = "") -> None:
@@ -47,12 +55,8 @@ class SesProvider:
             raise self.classify(err) from err
         return str(answer["MessageId"])
 
-    async def send(self, message: OutgoingEmail) -> SendResult:
-        return SendResult(self.name, await self._pool.run(self._send, message))
-
-    async def send_many(self, messages: Sequence[OutgoingEmail]
-                        ) -> list[SendResult | ProviderError]:
-        return await send_each(self, messages)
+    async def deliver(self, message: OutgoingEmail) -> str:
+        return await self._pool.run(self._send, message)
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):
@@ -67,6 +71,3 @@ class SesProvider:
             return ProviderError(self.name, f"{code}: {error}"[:300], transient=False,
                                  status=status, provider_fault=False)
         return ProviderError(self.name, f"{type(error).__name__}: {error}"[:300], transient=True)
-
-    async def close(self) -> None:
-        return None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from processors.feedback import no_such_user
-from providers.base import ProviderError, SendResult
+from providers.base import BlockingPool, Provider, ProviderError
 from providers.smtp_wire import SmtpConnection, SmtpDisconnected, SmtpError
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from processors.message import OutgoingEmail
 
 # RFC 5321 reply codes: 4xx may succeed later, 5xx will not.
@@ -19,8 +19,18 @@ _TRANSIENT_CODES = range(400, 500)
 _SESSION_STAGES = {"connect", "greeting", "ehlo", "starttls", "auth"}
 
 
-class SmtpProvider:
+class SmtpProvider(Provider):
     name = "smtp"
+    cost_per_1k = 0.0  # your own relay
+    region = "eu"
+    rate_per_s = 500.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pool: BlockingPool) -> SmtpProvider:
+        return cls(settings.smtp_host, settings.smtp_port, username=settings.smtp_username,
+                   password=settings.smtp_password, tls=settings.smtp_tls,
+                   pool_size=settings.smtp_pool_size, timeout_s=settings.smtp_timeout_s,
+                   ca_file=settings.smtp_ca_file)
 
     def __init__(self, host: str, port: int, *, username: str = "", password: str = "",
                  tls: str = "none", pool_size: int = 4, timeout_s: float = 10.0,
@@ -49,7 +59,7 @@ class SmtpProvider:
             self._pool.put_nowait(connection)
         self._slots.release()
 
-    async def send(self, message: OutgoingEmail) -> SendResult:
+    async def deliver(self, message: OutgoingEmail) -> str:
         try:
             connection = await self._acquire()
         except SmtpError as err:
@@ -65,16 +75,7 @@ class SmtpProvider:
             raise
         finally:
             self._release(connection)
-        return SendResult(self.name, message.message_id)
-
-    async def send_many(self, messages: Sequence[OutgoingEmail]
-                        ) -> list[SendResult | ProviderError]:
-        async def one(message: OutgoingEmail) -> SendResult | ProviderError:
-            try:
-                return await self.send(message)
-            except ProviderError as err:
-                return err
-        return list(await asyncio.gather(*(one(m) for m in messages)))
+        return message.message_id
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):

@@ -23,7 +23,7 @@ from core.vocab import DeliveryStatus
 from processors.bulk import group, render_bulk
 from processors.commands import EmailCommand
 from providers.base import ProviderError
-from providers.chain import NoBulkProvider, send_bulk
+from providers.chain import NoBulkProvider, bulk_capable, send_bulk
 from streams import metrics
 
 if TYPE_CHECKING:
@@ -67,9 +67,11 @@ class BulkCalls:
 
     async def send(self, jobs: list[Job]) -> None:
         by_id = {command.command_id: (record, command) for record, command in jobs}
+        # a call any batch provider of the chain takes: each declares its bulk_max
+        size = min([CALL_MAX, *(m.provider.bulk_max for m in bulk_capable(self.sender.chain))])
         for commands in group([command for _, command in jobs]):
-            for start in range(0, len(commands), CALL_MAX):
-                await self._call([by_id[c.command_id] for c in commands[start:start + CALL_MAX]])
+            for start in range(0, len(commands), size):
+                await self._call([by_id[c.command_id] for c in commands[start:start + size]])
 
     async def _call(self, chunk: list[Job]) -> None:
         sender = self.sender

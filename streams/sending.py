@@ -41,13 +41,15 @@ def provider_chains(settings: Settings, priorities: Iterable[Priority], only: st
             settings, f"providers_{priority.value}").split(",") if n.strip()]
         members = []
         for name in names:
-            if name not in shared:
-                rate = rates.get(name, 100.0)
-                shared[name] = Guarded(providers.build(name, settings, pool),
+            if name not in shared:  # what the provider declares, unless settings say otherwise
+                provider = providers.build(name, settings, pool)
+                rate = rates.get(name, provider.rate_per_s)
+                shared[name] = Guarded(provider,
                                        CircuitBreaker(settings.breaker_failures,
                                                       settings.breaker_cooldown_s),
                                        TokenBucket(rate_per_s=rate, burst=max(1.0, rate)),
-                                       costs.get(name, 0.0), regions.get(name, ""))
+                                       costs.get(name, provider.cost_per_1k),
+                                       regions.get(name, provider.region))
                 member = shared[name]
             else:
                 member = replace(shared[name], provider=providers.build(name, settings, pool))
