@@ -26,8 +26,9 @@ def test_registered_versions_never_change(subject, entry):
     parsed = fastavro.parse_schema(load(entry), named_schemas={})
     fingerprint = hashlib.sha256(to_parsing_canonical_form(parsed).encode()).hexdigest()
     assert fingerprint == entry["fingerprint"], (
-        f"{entry['file']} ({subject} v{entry['version']}) was edited in place: add a new version "
-        "with a new id and file instead (schemas/registry.json)")
+        f"{entry['file']} ({subject} v{entry['version']}) has fingerprint {fingerprint}: a new "
+        "file registers that; an edited one must become a new version with a new id and file "
+        "instead (schemas/registry.json)")
 
 
 @pytest.mark.parametrize(("subject", "entry"), VERSIONS, ids=[e["file"] for _, e in VERSIONS])
