@@ -44,7 +44,7 @@ def run(n: int) -> dict[str, object]:
     for topic, payload in events:
         t0 = time.perf_counter()
         now = int(time.time() * 1000)
-        for command in route(topic, schemas.decode(f"{topic}-value", payload), now, now):
+        for command in route(topic, schemas.decode(BY_TOPIC[topic].subject, payload), now, now):
             schemas.encode(COMMAND_SUBJECT, command.to_record(), check=False)
         timings.append(time.perf_counter() - t0)
     wall = time.perf_counter() - started

@@ -123,10 +123,3 @@ def _field_errors(err: ValidationError) -> list[str]:
 @lru_cache(maxsize=1)
 def registry() -> SchemaRegistry:
     return SchemaRegistry(SCHEMA_DIR / "registry.json")
-
-
-def value_subject(topic: str) -> str:
-    """Confluent TopicNameStrategy; the three command topics share one subject."""
-    if topic.startswith("email.") and topic not in {"email.delivery"}:
-        return "email.command-value"
-    return f"{topic}-value"

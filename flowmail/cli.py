@@ -144,7 +144,7 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
     events = document if isinstance(document, list) else [document]
     publisher = Publisher(settings.kafka_bootstrap)
     try:
-        schema = publisher.schemas.latest(f"{event_type}-value").parsed
+        schema = publisher.schema(event_type)
         payloads = [publisher.encode(event_type, from_json(schema, event)) for event in events]
     except ContractError as err:
         raise click.ClickException(f"nothing published: {err}") from err

@@ -49,11 +49,18 @@ class Publisher:
         self._producer = Producer(kafka_config.producer_config(
             bootstrap, security, **{"linger.ms": 5, "compression.type": "lz4", **producer_config}))
 
-    def encode(self, event_type: str, event: dict[str, Any]) -> bytes:
+    def subject(self, event_type: str) -> str:
         if event_type not in DOMAIN_TOPICS:
             raise ContractError("unknown_event_type",
                                 f"{event_type!r} is not one of {', '.join(DOMAIN_TOPICS)}")
-        return self.schemas.encode(BY_TOPIC[event_type].subject, event)
+        return BY_TOPIC[event_type].subject
+
+    def schema(self, event_type: str) -> Any:
+        """The parsed schema events of ``event_type`` are written with (for ``from_json``)."""
+        return self.schemas.latest(self.subject(event_type)).parsed
+
+    def encode(self, event_type: str, event: dict[str, Any]) -> bytes:
+        return self.schemas.encode(self.subject(event_type), event)
 
     def publish(self, event_type: str, event: dict[str, Any], key: str | None = None) -> None:
         payload = self.encode(event_type, event)

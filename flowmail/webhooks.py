@@ -56,6 +56,7 @@ from streams.acked_producer import AckedProducer
 from streams.batch_io import SourceRecord
 from streams.dlq import DeadLetters
 from streams.seen_tokens import SeenTokens, token_key
+from streams.serde import Serde, serde
 from streams.topics import DELIVERY, DLQ, SEEN_TOKENS, SUPPRESSIONS
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,13 @@ class FeedbackPublisher:
     """Provider events -> delivery events and suppression changes, written as one
     acknowledged batch with any extra record (a webhook token)."""
 
-    def __init__(self, producer: AckedProducer, schemas: SchemaRegistry, key_secret: bytes
-                 ) -> None:
-        self.producer, self.schemas, self.key_secret = producer, schemas, key_secret
+    def __init__(self, producer: AckedProducer, deliveries: Serde, key_secret: bytes) -> None:
+        self.producer, self.deliveries, self.key_secret = producer, deliveries, key_secret
 
     def delivery_record(self, delivery: DeliveryEvent) -> tuple[str, bytes, bytes, None]:
         """Keyed by the email's idempotency key (its other delivery events' partition)."""
         return (DELIVERY, (delivery.idempotency_key or delivery.recipient_key).encode(),
-                self.schemas.encode(f"{DELIVERY}-value", delivery.to_record(), check=False),
+                self.deliveries.encode(delivery),
                 None)
 
     def records(self, events: list[ProviderEvent]) -> list[tuple[str, bytes | None, bytes,
@@ -110,8 +110,9 @@ class WebhookService:
     def __init__(self, settings: Settings, schemas: SchemaRegistry | None = None) -> None:
         self.settings = settings
         self.producer = AckedProducer(settings.kafka_bootstrap)
-        self.feedback = FeedbackPublisher(self.producer, schemas or registry(),
-                                          settings.pseudonym_secret.encode())
+        self.feedback = FeedbackPublisher(
+            self.producer, serde(settings, schemas or registry(), DELIVERY),
+            settings.pseudonym_secret.encode())
         self.dead = DeadLetters(self._send_dead_letter, settings.max_payload_bytes)
         self.tokens = SeenTokens(settings.kafka_bootstrap, SEEN_TOKENS,
                                  settings.webhook_tolerance_s)

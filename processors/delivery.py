@@ -44,6 +44,34 @@ def already_sent(ledger_value: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a command is not sent: the delivery event it gets instead."""
+
+    status: DeliveryStatus
+    reason: str
+
+
+def admission(command: EmailCommand, earlier_in_batch: bool, ledger_value: str | None,
+              suppression: Any) -> Refusal | None:
+    """Whether a command is sent, the same for one-by-one and batch sending: None to send.
+
+    Not when the same key came earlier in the batch (its ledger entry is written once the
+    batch is sent), when the ledger says sent, when a batch call left it ``inflight`` (the
+    call's outcome is unknown: for marketing a missed email costs less than a duplicate to
+    a thousand people, streams/bulk_calls.py), or when a suppression's scope covers it.
+    """
+    if earlier_in_batch:
+        return Refusal(DeliveryStatus.SKIPPED_DUPLICATE, "ledger: same key earlier in this batch")
+    if already_sent(ledger_value):
+        return Refusal(DeliveryStatus.SKIPPED_DUPLICATE, f"ledger: {ledger_value}")
+    if ledger_value is not None and ledger_value.startswith("inflight"):
+        return Refusal(DeliveryStatus.AMBIGUOUS, f"ledger: {ledger_value}: the batch call's "
+                                                 "outcome is unknown; not sent again")
+    suppressed = suppression_reason(suppression, command)
+    return Refusal(DeliveryStatus.SUPPRESSED, suppressed) if suppressed else None
+
+
+@dataclass(frozen=True)
 class Retry:
     command: EmailCommand  # the next attempt, with its not-before time
     delay_s: float

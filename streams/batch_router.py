@@ -18,16 +18,16 @@ from core.avro import SchemaRegistry
 from core.catalogue import topics_of
 from core.settings import Settings
 from core.vocab import Priority
+from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.routing import route
-from processors.validation import payload_size
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
 from streams.batch_loop import BatchLoop, LoopStage
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
-from streams.topics import COMMAND_SUBJECT
+from streams.serde import serde, serdes
 
 STAGE = "router.critical"
 
@@ -35,8 +35,10 @@ STAGE = "router.critical"
 class CriticalRouter(LoopStage):
     def __init__(self, settings: Settings, registry: SchemaRegistry,
                  precedence: Precedence) -> None:
-        self.registry, self.precedence = registry, precedence
-        self.max_bytes = settings.max_payload_bytes
+        self.precedence = precedence
+        self.events = serdes(settings, registry, topics_of(Priority.CRITICAL),
+                             settings.max_payload_bytes)
+        self.commands = serde(settings, registry, Priority.CRITICAL.topic)
         self.key_secret = settings.pseudonym_secret.encode()
         self.producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
         self._dlq_producer = BatchProducer(settings.kafka_bootstrap, **{"linger.ms": 0})
@@ -62,14 +64,13 @@ class CriticalRouter(LoopStage):
     async def _route(self, record: SourceRecord) -> None:
         now = int(time.time() * 1000)
         published = record.timestamp if record.timestamp > 0 else now
-        try:
-            value = payload_size(record.value or b"", self.max_bytes)
-            event = self.registry.decode(f"{record.topic}-value", value)
-            commands = route(record.topic, event, published, now)
-            encoded = [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record(), check=False))
-                       for c in commands]
-        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-            await self.dead.reject(record, err, stage=STAGE)
+        def routed() -> list[tuple[EmailCommand, bytes]]:
+            event = self.events[record.topic].decode(record.value)
+            return [(c, self.commands.encode(c)) for c in route(record.topic, event, published,
+                                                                 now)]
+
+        encoded = await self.dead.attempt(record, STAGE, routed)
+        if encoded is None:
             return
         for command, payload in encoded:
             key = recipient_key(command.recipient, self.key_secret).encode()

@@ -25,12 +25,11 @@ from processors.bulk import group, render_personal
 from processors.commands import EmailCommand
 from processors.delivery import (
     Retry,
+    admission,
     after_failure,
-    already_sent,
     delivery_event,
     failure_alert,
     send_time_bounce,
-    suppression_reason,
 )
 from processors.errors import AttachmentFailed
 from processors.keys import recipient_key
@@ -48,7 +47,8 @@ from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
 from streams.sending import sender_tracker
-from streams.topics import ALERTS, COMMAND_SUBJECT, DELIVERY, SUPPRESSIONS, ledger_changelog
+from streams.serde import serde
+from streams.topics import ALERTS, DELIVERY, SUPPRESSIONS, ledger_changelog
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,10 @@ class BatchSender(LoopStage):
     def __init__(self, priority: Priority, settings: Settings, registry: SchemaRegistry,
                  chain: ProviderChain, renderer: Renderer, suppressions: SuppressionView,
                  precedence: Precedence | None = None) -> None:
-        self.priority, self.settings, self.registry = priority, settings, registry
+        self.priority, self.settings = priority, settings
+        self.commands = serde(settings, registry, priority.topic)
+        self.retries = serde(settings, registry, priority.retry_topic)
+        self.deliveries = serde(settings, registry, DELIVERY)
         self.chain, self.renderer, self.suppressions = chain, renderer, suppressions
         self.precedence = precedence or Precedence()
         self.stage = f"sender.{priority.value}"
@@ -157,33 +160,20 @@ class BatchSender(LoopStage):
         return done
 
     async def _admit(self, record: SourceRecord, in_batch: set[str]) -> EmailCommand | None:
-        try:
-            command = EmailCommand.from_record(self.registry.decode(COMMAND_SUBJECT,
-                                                                    record.value or b""))
-        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-            await self.dead.reject(record, err, stage=self.stage)
+        command = await self.dead.attempt(record, self.stage, lambda: EmailCommand.from_record(
+            self.commands.decode(record.value)))
+        if command is None:
             return None
         key = command.idempotency_key
-        if key in in_batch:  # its ledger entry is written only once the batch is sent
-            self.report(command, DeliveryStatus.SKIPPED_DUPLICATE,
-                        reason="ledger: same key earlier in this batch")
-            return None
-        previous = self.ledger.get(record.partition, key)
-        if already_sent(previous):
-            self.report(command, DeliveryStatus.SKIPPED_DUPLICATE, reason=f"ledger: {previous}")
-            return None
-        if previous is not None and previous.startswith("inflight"):
+        refusal = admission(
+            command, key in in_batch, self.ledger.get(record.partition, key),
+            self.suppressions.get(recipient_key(command.recipient, self.key_secret)))
+        if refusal is None:
+            return command
+        if refusal.status is DeliveryStatus.AMBIGUOUS:
             metrics.AMBIGUOUS.labels(self.priority.value).inc()
-            self.report(command, DeliveryStatus.AMBIGUOUS,
-                        reason=f"ledger: {previous}: the batch call's outcome is unknown; "
-                               "not sent again")
-            return None
-        suppressed = suppression_reason(
-            self.suppressions.get(recipient_key(command.recipient, self.key_secret)), command)
-        if suppressed:
-            self.report(command, DeliveryStatus.SUPPRESSED, reason=suppressed)
-            return None
-        return command
+        self.report(command, refusal.status, reason=refusal.reason)
+        return None
 
     async def _deliver(self, record: SourceRecord, command: EmailCommand,
                        gate: asyncio.Semaphore, prerendered: RenderedEmail | None = None) -> None:
@@ -231,8 +221,8 @@ class BatchSender(LoopStage):
                                 base_s=self.settings.retry_base_s,
                                 cap_s=self.settings.retry_cap_s, retry_after_s=retry_after_s)
         if isinstance(outcome, Retry):
-            self.producer.produce(self.priority.retry_topic, record.key, self.registry.encode(
-                COMMAND_SUBJECT, outcome.command.to_record(), check=False))
+            self.producer.produce(self.priority.retry_topic, record.key,
+                                  self.retries.encode(outcome.command))
             self.report(command, DeliveryStatus.DEFERRED, provider=provider,
                         reason=f"{err} (retry in {outcome.delay_s:.0f}s)"[:300])
             return
@@ -257,7 +247,7 @@ class BatchSender(LoopStage):
 
     def report(self, command: EmailCommand, status: DeliveryStatus, **fields: Any) -> None:
         event = delivery_event(command, status, self.key_secret, **fields)
-        self.producer.produce(DELIVERY, command.idempotency_key.encode(), self.registry.encode(
-            f"{DELIVERY}-value", event.to_record(), check=False))
+        self.producer.produce(DELIVERY, command.idempotency_key.encode(),
+                              self.deliveries.encode(event))
         metrics.DELIVERIES.labels(self.priority.value, status.value,
                                   fields.get("provider") or "none").inc()

@@ -27,6 +27,7 @@ from streams.batch_io import BatchProducer, dead_letter_sender
 from streams.batch_loop import BatchLoop, LoopStage
 from streams.dlq import DeadLetters
 from streams.precedence import Precedence
+from streams.serde import Serde, serde
 from streams.topics import ANOMALY_COUNTS, DELIVERY
 
 if TYPE_CHECKING:
@@ -38,9 +39,9 @@ log = logging.getLogger(__name__)
 class SinkStage:
     """Index a batch; retry the whole batch while OpenSearch is unreachable (backpressure)."""
 
-    def __init__(self, client: AsyncOpenSearch, registry: SchemaRegistry, prefix: str,
+    def __init__(self, client: AsyncOpenSearch, deliveries: Serde, prefix: str,
                  dead: DeadLetters) -> None:
-        self.client, self.registry, self.prefix, self.dead = client, registry, prefix, dead
+        self.client, self.deliveries, self.prefix, self.dead = client, deliveries, prefix, dead
         self.template_installed = False
 
     async def ensure_template(self) -> None:
@@ -66,11 +67,10 @@ class SinkStage:
         """The events indexed (the anomaly rules count them)."""
         decoded: list[tuple[SourceRecord, DeliveryEvent]] = []
         for record in batch:
-            try:
-                value = self.registry.decode(f"{DELIVERY}-value", record.value or b"")
-                decoded.append((record, DeliveryEvent.from_record(value)))
-            except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-                await self.dead.reject(record, err, stage="sink")
+            event = await self.dead.attempt(record, "sink", lambda r=record: (
+                DeliveryEvent.from_record(self.deliveries.decode(r.value))))
+            if event is not None:
+                decoded.append((record, event))
         if not decoded:
             return []
         await self.ensure_template()
@@ -129,7 +129,8 @@ class BatchSink(LoopStage):
         self._counts = BatchProducer(settings.kafka_bootstrap)
         self.rules = rules_of(settings)
         dead = DeadLetters(dead_letter_sender(self._dlq_producer), settings.max_payload_bytes)
-        self.stage = SinkStage(self.client, registry, settings.index_prefix, dead)
+        self.stage = SinkStage(self.client, serde(settings, registry, DELIVERY),
+                               settings.index_prefix, dead)
         self.loops = [BatchLoop(settings.kafka_bootstrap, group, [DELIVERY], self.handle,
                                 take_max=settings.sink_batch_size,
                                 fill_wait_s=settings.sink_batch_seconds, adopt_from=adopt_from,

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from core.avro import ContractError
 from core.vocab import RejectReason
@@ -41,6 +42,7 @@ class Source(Protocol):
 
 
 Message = Source
+T = TypeVar("T")
 # (key, value, headers) -> returns once the broker acknowledged, raises when it refused
 SendAcked = Callable[[bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 
@@ -83,6 +85,20 @@ class DeadLetters:
     def __init__(self, send_acked: SendAcked, max_value_bytes: int) -> None:
         self._send_acked = send_acked
         self.max_value_bytes = max_value_bytes
+
+    async def attempt(self, message: Message, stage: str,
+                      work: Callable[[], T | Awaitable[T]]) -> T | None:
+        """The one error policy for a record's work (decode, validate, route, fan out):
+        whatever it raises dead-letters the record with its reason, and the stage moves on
+        to the next record; None then. Stages never write their own try/except for this."""
+        try:
+            result = work()
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as err:  # noqa: BLE001 - the policy: dead-letter, never stop a stage
+            await self.reject(message, err, stage=stage)
+            return None
+        return result  # type: ignore[return-value]
 
     async def reject(self, message: Message, error: BaseException, stage: str) -> None:
         """Publish the original key and value with reason headers; log without personal data.

@@ -18,19 +18,19 @@ once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
 from core.avro import SchemaRegistry
-from core.catalogue import topics_of
+from core.catalogue import DOMAIN_TOPICS, topics_of
 from core.settings import Settings
 from core.vocab import Priority
 from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key
-from processors.routing import ROUTES, fan_out_campaign, route
-from processors.validation import payload_size
+from processors.routing import fan_out_campaign, route
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
 from streams.batch_loop import BatchLoop, LoopStage
@@ -38,7 +38,8 @@ from streams.changelog_store import ChangelogStore
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
-from streams.topics import CAMPAIGN_FANOUT, COMMAND_SUBJECT, PROFILES
+from streams.serde import serdes
+from streams.topics import CAMPAIGN_FANOUT, PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,15 @@ ROUTED_ELSEWHERE = frozenset(topics_of(Priority.CRITICAL))  # streams/batch_rout
 def router_topics() -> list[str]:
     """What the router's group reads: user.created for the profiles only (its email is the
     critical router's), the other domain topics, and the campaigns' fan-out copies."""
-    return sorted((set(ROUTES) - ROUTED_ELSEWHERE) | {"user.created", CAMPAIGN_FANOUT})
+    return sorted((set(DOMAIN_TOPICS) - ROUTED_ELSEWHERE) | {"user.created", CAMPAIGN_FANOUT})
 
 
 class DomainRouter(LoopStage):
     def __init__(self, settings: Settings, registry: SchemaRegistry,
                  precedence: Precedence | None = None) -> None:
-        self.registry = registry
+        self.serdes = serdes(settings, registry, router_topics(), settings.max_payload_bytes)
+        self.commands = serdes(settings, registry, [p.topic for p in Priority])
         self.precedence = precedence or Precedence()
-        self.max_bytes = settings.max_payload_bytes
         self.key_secret = settings.pseudonym_secret.encode()
         self.unsubscribe_secret = settings.unsubscribe_secret.encode()
         self.partitions = settings.partitions_domain
@@ -114,14 +115,11 @@ class DomainRouter(LoopStage):
         dead-letters it when unreadable."""
         if record.topic != "user.created":
             return
-        try:
-            value = payload_size(record.value or b"", self.max_bytes)
-            event = self.registry.decode(f"{record.topic}-value", value)
-            profile = profile_from_user_created(event, record.partition)
-            key = profile_key(event["shop"]["shop_id"], event["user"]["user_id"])
-        except Exception:  # noqa: BLE001 - dead-lettered by the critical router
-            return
-        self.profiles.put(record.partition, key, profile)
+        with contextlib.suppress(Exception):  # unreadable: the critical router dead-letters it
+            event = self.serdes[record.topic].decode(record.value)
+            self.profiles.put(record.partition,
+                              profile_key(event["shop"]["shop_id"], event["user"]["user_id"]),
+                              profile_from_user_created(event, record.partition))
 
     async def _route(self, record: SourceRecord) -> None:
         now = int(time.time() * 1000)
@@ -130,13 +128,12 @@ class DomainRouter(LoopStage):
         def profile(shop_id: str, user_id: str) -> dict[str, Any] | None:
             return lookup(_PartitionView(self.profiles, record.partition), shop_id, user_id)
 
-        try:
-            value = payload_size(record.value or b"", self.max_bytes)
-            event = self.registry.decode(f"{record.topic}-value", value)
-            commands = route(record.topic, event, published, now, profile)
-            encoded = self._encode(commands)
-        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-            await self.dead.reject(record, err, stage=STAGE)
+        def routed() -> list[tuple[EmailCommand, bytes]]:
+            event = self.serdes[record.topic].decode(record.value)
+            return self._encode(route(record.topic, event, published, now, profile))
+
+        encoded = await self.dead.attempt(record, STAGE, routed)
+        if encoded is None:
             return
         if record.topic == "campaign.launched":
             self._broadcast(record)
@@ -144,8 +141,7 @@ class DomainRouter(LoopStage):
         metrics.EVENTS_ROUTED.labels(record.topic).inc()
 
     def _encode(self, commands: list[EmailCommand]) -> list[tuple[EmailCommand, bytes]]:
-        return [(c, self.registry.encode(COMMAND_SUBJECT, c.to_record(), check=False))
-                for c in commands]
+        return [(c, self.commands[c.priority.topic].encode(c)) for c in commands]
 
     def _publish(self, encoded: list[tuple[EmailCommand, bytes]]) -> None:
         for command, payload in encoded:
@@ -170,19 +166,20 @@ class DomainRouter(LoopStage):
         now = int(time.time() * 1000)
         published = record.timestamp if record.timestamp > 0 else now
         partition = record.partition
-        rejected = 0
-        try:
-            event = self.registry.decode("campaign.launched-value", record.value or b"")
-            chunk: list[dict[str, Any]] = []
+
+        async def fan_out() -> int:
+            event = self.serdes[CAMPAIGN_FANOUT].decode(record.value)
+            rejected, chunk = 0, []
             for profile in self.profiles.values(partition):
                 if profile and profile.get("partition", partition) == partition:
                     chunk.append(profile)
                 if len(chunk) == FANOUT_CHUNK:
                     rejected += await self._fan_out_chunk(event, chunk, published, now)
                     chunk = []
-            rejected += await self._fan_out_chunk(event, chunk, published, now)
-        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-            await self.dead.reject(record, err, stage=STAGE)
+            return rejected + await self._fan_out_chunk(event, chunk, published, now)
+
+        rejected = await self.dead.attempt(record, STAGE, fan_out)
+        if rejected is None:
             return
         if rejected:
             log.warning("campaign fan-out on partition %s skipped %s stored profiles with "

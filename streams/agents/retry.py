@@ -20,7 +20,8 @@ from core.settings import Settings
 from core.vocab import Priority
 from processors.commands import EmailCommand
 from streams.dlq import DeadLetters
-from streams.topics import COMMAND_SUBJECT, faust_topic, spec_by_name
+from streams.serde import serde
+from streams.topics import faust_topic, spec_by_name
 
 if TYPE_CHECKING:
     import faust
@@ -55,15 +56,14 @@ def register(app: faust.App, settings: Settings, registry: SchemaRegistry, dead:
     specs = spec_by_name(settings)
     target = faust_topic(app, specs[priority.topic])
     waiting = DueQueue()
+    commands = serde(settings, registry, priority.retry_topic)
 
     @app.agent(faust_topic(app, specs[priority.retry_topic]), name=f"retry_{priority.value}")
     async def retry(stream: faust.StreamT) -> None:
         async for event in stream.noack().events():
-            try:
-                command = EmailCommand.from_record(registry.decode(COMMAND_SUBJECT,
-                                                                   event.message.value))
-            except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-                await dead.reject(event.message, err, stage=f"retry.{priority.value}")
+            command = await dead.attempt(event.message, f"retry.{priority.value}", lambda e=event: (
+                EmailCommand.from_record(commands.decode(e.message.value))))
+            if command is None:
                 event.ack()
                 continue
             waiting.add(command.not_before or 0, event)

@@ -13,7 +13,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
-from processors.errors import RejectedInput
 from processors.suppression import merge, parse_change
 from streams.dlq import DeadLetters
 from streams.topics import SUPPRESSIONS, faust_topic, spec_by_name
@@ -41,7 +40,5 @@ def register(app: faust.App, settings: Settings, dead: DeadLetters) -> None:
     @app.agent(source, name="suppressions")
     async def suppressions(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                parse(event.message.value)
-            except (ValueError, UnicodeDecodeError, RejectedInput) as err:
-                await dead.reject(event.message, err, stage="suppressions")
+            await dead.attempt(event.message, "suppressions",
+                               lambda e=event: parse(e.message.value))
