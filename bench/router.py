@@ -22,7 +22,7 @@ from processors.routing import route
 from streams.topics import COMMAND_SUBJECT
 
 # the case study's daily mix without marketing (campaign fan-out is measured separately)
-MIX = {e.topic: e.daily_volume for e in CATALOGUE if e.recipient}
+MIX = {e.topic: e.daily_volume for e in CATALOGUE if e.recipient and e.daily_volume}
 
 
 def payloads(n: int) -> list[tuple[str, bytes]]:

@@ -18,7 +18,8 @@ from processors.keys import idempotency_key
 
 # The case study's emails per day (section "Current load"), as the catalogue declares them;
 # "marketing": a campaign's recipients.
-DAILY_MIX = {(e.topic if e.recipient else "marketing"): e.daily_volume for e in CATALOGUE}
+DAILY_MIX = {("marketing" if e.email_type is EmailType.MARKETING_CAMPAIGN else e.topic):
+             e.daily_volume for e in CATALOGUE if e.daily_volume}
 # One per supported locale: (first name, locale preference, country)
 LOCALES = [("Emily", "en-US", "US"), ("Lena", "de-DE", "DE"), ("Camille", "fr-FR", "FR"),
            ("Lucía", "es-ES", "ES"), ("Giulia", "it-IT", "IT"), ("João", "pt-BR", "BR"),

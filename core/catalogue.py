@@ -34,6 +34,8 @@ class EmailType(StrEnum):
     INVOICE = "invoice"
     SUPPORT_RESPONSE = "support_response"
     MARKETING_CAMPAIGN = "marketing_campaign"
+    OPERATOR_ALERT = "operator_alert"
+    DAILY_REPORT = "daily_report"
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,9 @@ class DomainEvent:
 
     ``key``: the path of the Kafka message key in the event. Everything about a user is keyed
     by the user id, so a user's events share a partition with their profile and routing finds
-    it. ``recipient``: the path of the address in the event (absent when routing takes it
-    from the profile). ``daily_volume``: emails a day in the case study's load, which the
-    benchmark scales (a campaign: recipients).
+    it. ``recipient``: the path of the address in the event (empty: the recipients are many,
+    a campaign's profiles or the operators). ``daily_volume``: emails a day in the case
+    study's load, which the benchmark scales (a campaign: recipients; flowmail's own: 0).
     """
 
     topic: str
@@ -106,6 +108,13 @@ CATALOGUE: tuple[DomainEvent, ...] = (
     DomainEvent("campaign.launched", EmailType.MARKETING_CAMPAIGN, Priority.MARKETING,
                 Category.MARKETING, key=("campaign_id",), recipient=(), daily_volume=50000,
                 doc="a campaign was launched: one mail per opted-in profile of its segment"),
+    # flowmail's own events: its operators get their alerts and reports through flowmail
+    DomainEvent("ops.alert", EmailType.OPERATOR_ALERT, Priority.CRITICAL, Category.OPERATIONS,
+                key=("alert_id",), recipient=(), daily_volume=0,
+                doc="an anomaly alert was raised or cleared: one mail per operator"),
+    DomainEvent("ops.daily_report", EmailType.DAILY_REPORT, Priority.TRANSACTIONAL,
+                Category.OPERATIONS, key=("report_date",), recipient=(), daily_volume=0,
+                doc="the day's report is ready: one mail per operator, with its PDF"),
 )
 
 BY_TOPIC: dict[str, DomainEvent] = {event.topic: event for event in CATALOGUE}

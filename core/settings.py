@@ -166,6 +166,17 @@ class Settings:
                                   default="")
     alert_slack_url: str = _doc("Slack-compatible incoming webhook for anomaly alerts (secret: "
                                 "the URL is the credential).", default="", repr=False)
+    alert_emails: str = _doc("Operators who get anomaly alerts by email, through flowmail "
+                             "itself as critical mail (comma-separated; empty: none).",
+                             default="")
+    report_emails: str = _doc("Operators who get the daily report (HTML and PDF) by email "
+                              "(comma-separated; empty: no report is sent).", default="")
+    daily_report_at: str = _doc("UTC time (HH:MM) the worker sends the report of the day "
+                                "before.", default="06:00")
+    operator_sender_name: str = _doc("Sender name of flowmail's own mail to its operators.",
+                                     default="flowmail")
+    operator_reply_to: str = _doc("Reply address in flowmail's own mail to its operators "
+                                  "(empty: the address of FLOWMAIL_MAIL_FROM).", default="")
     soft_bounce_limit: int = _doc("Soft bounces of one address within the window that "
                                   "suppress it like a hard bounce.", default=3)
     soft_bounce_window_s: float = _doc("The window soft bounces are counted in.",
@@ -207,7 +218,7 @@ class Settings:
                                   default=256 * 1024)
     pdf_attachments: str = _doc("Email types that get a PDF (comma-separated; empty for none). "
                                 "A PDF costs 1-4 ms of CPU (processors/pdf.py).",
-                                default="invoice,order_confirmation")
+                                default="invoice,order_confirmation,daily_report")
     branding_file: Path = _doc("Per-shop colours by shop_id (JSON).",
                                default=TEMPLATE_DIR / "branding.json")
     web_host: str = _doc("Interface of the worker's web server (0.0.0.0 in containers).",

@@ -26,6 +26,7 @@ class Category(StrEnum):
     ACCOUNT = "account"              # welcome / activation
     TRANSACTIONAL = "transactional"  # order, shipping, invoice, support: the purchase itself
     MARKETING = "marketing"          # campaigns
+    OPERATIONS = "operations"        # flowmail's own alerts and reports to its operators
 
 
 class SuppressionReason(StrEnum):

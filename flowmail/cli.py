@@ -263,6 +263,53 @@ def report_deliverability(since: str, until: str, shop_id: str | None, as_json: 
         click.echo(f"written: {html_path}", err=True)
 
 
+@report.command("daily")
+@click.option("--date", "day", default=None, help="The UTC day (YYYY-MM-DD; default yesterday).")
+@click.option("--send", is_flag=True, help="Mail it to the operators through flowmail.")
+@click.option("--to", default=None, help="Operators (default: FLOWMAIL_REPORT_EMAILS).")
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the email's HTML here.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), default=None,
+              help="Write its PDF here.")
+def report_daily(day: str | None, send: bool, to: str | None, as_json: bool,
+                 html_path: str | None, pdf_path: str | None) -> None:
+    """The operators' daily report: volume by type, delivery, bounce, open and click rates,
+    provider health and cost, campaigns by variant, latencies, the day's anomalies."""
+    import datetime as dt
+    from pathlib import Path
+
+    import requests
+
+    from flowmail.daily_report import rendered, text
+    from processors.operator_events import operators
+    from streams.daily_report import gather, publish
+    settings = _settings()
+    try:
+        date = (dt.date.fromisoformat(day) if day
+                else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    except ValueError as err:
+        raise click.BadParameter(f"{day!r} is not YYYY-MM-DD", param_hint="--date") from err
+    try:
+        figures = gather(settings, date)
+    except requests.RequestException as err:
+        raise click.ClickException(f"OpenSearch: {type(err).__name__}: {err}") from err
+    click.echo(json.dumps(figures, indent=2) if as_json else text(figures))
+    if html_path or pdf_path:
+        email = rendered(settings, figures)
+        if html_path:
+            Path(html_path).write_text(email.html, encoding="utf-8")
+        if pdf_path:
+            Path(pdf_path).write_bytes(email.attachments[0].content)
+    if send:
+        addresses = operators(to) if to is not None else None
+        try:
+            event_id = publish(settings, figures, addresses)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"sent: event {event_id} on ops.daily_report", err=True)
+
+
 @main.command()
 @click.option("--group", "prefix", default=None,
               help="Consumer groups named this or this-* (default: FLOWMAIL_APP_ID's).")

@@ -155,7 +155,7 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return lines
 
 
-class _Writer:
+class PageWriter:
     """A cursor down A4 pages; a new page starts when the next line would not fit."""
 
     def __init__(self, font: str, to_1252: bool) -> None:
@@ -220,6 +220,22 @@ class _Writer:
             self.canvas.drawRightString(right - 36 * mm, self.y, self.text(label))
             self.canvas.drawRightString(right - 1 * mm, self.y, self.text(value))
 
+    def bars(self, items: list[tuple[str, float, str]], colour: tuple[float, float, float]
+             ) -> None:
+        """A horizontal bar chart: (label, share of the widest bar 0..1, value shown)."""
+        width = sum(COLUMN_WIDTHS) - COLUMN_WIDTHS[0] - 25 * mm
+        for label, share, shown in items:
+            self.need(LINE + 1 * mm)
+            self.y -= LINE + 1 * mm
+            self.canvas.drawString(MARGIN + 1 * mm, self.y, self.text(label)[:40])
+            self.canvas.setFillColorRGB(*colour)
+            self.canvas.rect(MARGIN + COLUMN_WIDTHS[0], self.y - 0.5 * mm,
+                             max(0.5 * mm, width * min(max(share, 0.0), 1.0)), 3.5 * mm,
+                             stroke=0, fill=1)
+            self.canvas.setFillColorRGB(0, 0, 0)
+            self.canvas.drawRightString(MARGIN + sum(COLUMN_WIDTHS) - 1 * mm, self.y,
+                                        self.text(shown))
+
     def finish(self) -> bytes:
         self.canvas.showPage()
         self.canvas.save()
@@ -228,7 +244,7 @@ class _Writer:
 
 def render(document: Document, locale: str) -> bytes:
     font, to_1252 = choose_font(locale, document.texts())
-    writer = _Writer(font, to_1252)
+    writer = PageWriter(font, to_1252)
     writer.set_size(16)
     writer.line(document.title, height=8 * mm)
     writer.set_size(10)

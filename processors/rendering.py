@@ -31,10 +31,12 @@ from core.catalogue import EmailType
 from core.settings import TEMPLATE_DIR
 from core.vocab import RejectReason
 from processors.commands import EmailCommand
+from processors.daily_report import percent
 from processors.errors import AttachmentFailed, RejectedInput
 from processors.i18n import LocaleFormats, load_translations
 from processors.locales import DEFAULT, SUPPORTED
 from processors.pdf import Formatters, invoice_pdf, order_pdf, warm_fonts
+from processors.report_pdf import report_pdf
 from processors.skeleton import (
     SUBJECT,
     Hole,
@@ -60,11 +62,12 @@ SHIPMENT_STATUS = {
     "UNKNOWN": N_("Status update"),
 }
 PDF_OF = {EmailType.INVOICE: ("invoice-{invoice_id}.pdf", invoice_pdf),
-          EmailType.ORDER_CONFIRMATION: ("order-{order_id}.pdf", order_pdf)}
+          EmailType.ORDER_CONFIRMATION: ("order-{order_id}.pdf", order_pdf),
+          EmailType.DAILY_REPORT: ("flowmail-report-{report_date}.pdf", report_pdf)}
 # When a PDF cannot be made: an order confirmation still goes out (the email says it all; the
 # delivery event and a metric record the missing document); an invoice, whose PDF is the
 # document, is retried and then failed with an alert (AttachmentFailed).
-PDF_OPTIONAL = frozenset({EmailType.ORDER_CONFIRMATION})
+PDF_OPTIONAL = frozenset({EmailType.ORDER_CONFIRMATION, EmailType.DAILY_REPORT})
 MAX_SHAPES = 4096  # (type, locale, shop, which values are empty): cleared when full
 
 
@@ -114,7 +117,7 @@ def _environment(locale: str, template_dir: Path) -> LocaleKit:
     formats = LocaleFormats(locale)
     env.filters.update({name: passing_holes(name, function) for name, function in (
         ("money", formats.money), ("date", formats.date), ("datetime", formats.datetime),
-        ("number", formats.number), ("safe_url", safe_url))})
+        ("number", formats.number), ("safe_url", safe_url), ("percent", percent))})
     env.globals["status_label"] = lambda status: translations.gettext(
         SHIPMENT_STATUS.get(status, SHIPMENT_STATUS["UNKNOWN"]))
     env.globals["html_lang"] = locale.replace("_", "-")

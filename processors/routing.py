@@ -6,6 +6,7 @@ these functions stay pure.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -215,6 +216,46 @@ def route_campaign_launched(event: Event, topic: str, published_at: int, now: in
     return []
 
 
+OPERATOR_LOCALE = "en"  # flowmail's own mail to its operators
+
+
+def _operators(event: Event) -> list[str]:
+    addresses = list(dict.fromkeys(deliverable_address("operators[]", address)
+                                   for address in event["operators"]))
+    if not addresses:
+        raise RejectedInput(RejectReason.MISSING_FIELD, "operators: nobody to tell")
+    return addresses
+
+
+def route_operator_alert(event: Event, topic: str, published_at: int, now: int,
+                         profiles: ProfileLookup) -> list[EmailCommand]:
+    """An anomaly raised or cleared, to each operator (critical: it may need a hand now)."""
+    _common(event)
+    header_safe("summary", required_text("summary", event["summary"]), max_len=500)
+    data = {key: event[key] for key in ("alert_id", "rule", "dimension", "key", "state",
+                                        "rate", "threshold", "sample", "summary", "shop")}
+    return [make_command(EmailType.OPERATOR_ALERT, event, topic, address, "", OPERATOR_LOCALE,
+                         data, event["shop"]["shop_id"], published_at, now)
+            for address in _operators(event)]
+
+
+def route_daily_report(event: Event, topic: str, published_at: int, now: int,
+                       profiles: ProfileLookup) -> list[EmailCommand]:
+    """The day's report, to each operator; its PDF is made when the email is rendered."""
+    _common(event)
+    try:
+        figures = json.loads(event["figures_json"])
+    except ValueError as err:
+        raise RejectedInput(RejectReason.SCHEMA_MISMATCH, f"figures_json: {err}") from err
+    if not isinstance(figures, dict) or figures.get("date") != event["report_date"]:
+        raise RejectedInput(RejectReason.SCHEMA_MISMATCH,
+                            "figures_json must be the report of report_date")
+    data = {"report_date": event["report_date"], "figures": figures, "shop": event["shop"]}
+    return [make_command(EmailType.DAILY_REPORT, event, topic, address, "", OPERATOR_LOCALE,
+                         data, event["shop"]["shop_id"], published_at, now)
+            for address in _operators(event)]
+
+
 ROUTES: dict[str, Router] = {
     "user.created": route_user_created,
     "user.password_reset_requested": route_password_reset,
@@ -223,6 +264,8 @@ ROUTES: dict[str, Router] = {
     "invoice.issued": route_invoice_issued,
     "support.replied": route_support_replied,
     "campaign.launched": route_campaign_launched,
+    "ops.alert": route_operator_alert,
+    "ops.daily_report": route_daily_report,
 }
 
 

@@ -13,19 +13,31 @@ nor raises an alert twice.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+from core.avro import registry
 from core.kafka_config import client_config
 from core.settings import Settings
 from processors.anomaly import Partial, Rule, Windows, default_rules, evaluate, message
+from processors.operator_events import (
+    ALERT_TOPIC,
+    alert_event,
+    operator_shop,
+    operators,
+    report_due,
+)
+from streams import daily_report
 from streams.batch_io import BatchProducer
 from streams.batch_loop import BatchLoop, LoopStage
+from streams.partition_reader import read_partition
+from streams.serde import serde
 from streams.topics import ALERTS, ANOMALY_COUNTS
 
 if TYPE_CHECKING:
@@ -40,38 +52,6 @@ def rules_of(settings: Settings) -> list[Rule]:
                          settings.alert_failure_rate, settings.alert_min_sample)
 
 
-def _read(bootstrap: str, topic: str, since_ms: int | None, until: int | None
-          ) -> list[bytes]:
-    """Values of the one-partition ``topic`` from ``since_ms`` (None: the start) up to offset
-    ``until`` (None: the end)."""
-    reader = Consumer(client_config(bootstrap, **{"group.id": f"{topic}-reader",
-                                                  "enable.auto.commit": False}))
-    try:
-        partition = TopicPartition(topic, 0, since_ms if since_ms is not None else 0)
-        start = (reader.offsets_for_times([partition], timeout=30)[0].offset
-                 if since_ms is not None else 0)
-        low, high = reader.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
-        end = high if until is None else min(until, high)
-        start = high if start == OFFSET_END or start < 0 else max(start, low)
-        if start >= end:
-            return []
-        reader.assign([TopicPartition(topic, 0, start)])
-        values: list[bytes] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            message_ = reader.poll(1.0)
-            if message_ is None or message_.error():
-                continue
-            if message_.offset() >= end:
-                break
-            values.append(message_.value() or b"")
-            if message_.offset() + 1 >= end:
-                break
-        return values
-    finally:
-        reader.close()
-
-
 class AnomalyDetector(LoopStage):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -83,12 +63,19 @@ class AnomalyDetector(LoopStage):
         self._lock = asyncio.Lock()
         self._http: aiohttp.ClientSession | None = None
         self._idle: asyncio.Task[None] | None = None
+        self.alert_emails = operators(settings.alert_emails)
+        self.ops_alerts = serde(settings, registry(), ALERT_TOPIC)
+        self.shop = operator_shop(settings.operator_sender_name, settings.operator_reply_to,
+                                  settings.mail_from)
+        self.report_sent: dt.date | None = None
+        self.holding = False
         self.loops = [BatchLoop(settings.kafka_bootstrap, self.group, [ANOMALY_COUNTS],
                                 self.handle, take_max=500, on_assign=self._assigned,
                                 label="anomaly", startup_timeout_s=settings.startup_timeout_s)]
 
     def _assigned(self, partitions: list[int]) -> None:
         """In the consumer's thread, before any record: the window and the raised alerts."""
+        self.holding = bool(partitions)  # the one process that sums, and sends the report
         if not partitions:
             return
         bootstrap = self.settings.kafka_bootstrap
@@ -101,10 +88,10 @@ class AnomalyDetector(LoopStage):
         windows = Windows(self.windows.window_ms)
         if committed.offset >= 0:  # what the previous owner summed; the loop reads the rest
             since = int((time.time() - self.settings.alert_window_s) * 1000)
-            for value in _read(bootstrap, ANOMALY_COUNTS, since, committed.offset):
+            for value in read_partition(bootstrap, ANOMALY_COUNTS, since, committed.offset):
                 windows.add(json.loads(value))
         raised: dict[str, dict[str, Any]] = {}
-        for value in _read(bootstrap, ALERTS, None, None):
+        for value in read_partition(bootstrap, ALERTS, None, None):
             try:
                 alert = json.loads(value)
             except ValueError:
@@ -144,6 +131,25 @@ class AnomalyDetector(LoopStage):
             if self.ready:
                 async with self._lock:
                     await self._decide()
+                await self._report_if_due()
+
+    async def _report_if_due(self) -> None:
+        """The daily report, from the one process that holds the detector's partition."""
+        day = report_due(dt.datetime.now(dt.UTC), self.settings.daily_report_at,
+                         self.report_sent)
+        if day is None or not self.holding or not self.settings.report_emails.strip():
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            report = await loop.run_in_executor(None, daily_report.gather, self.settings, day)
+            await loop.run_in_executor(None, daily_report.publish, self.settings, report)
+        except Exception as err:  # noqa: BLE001 - tried again at the next check
+            log.error("daily report of %s not sent yet (%s: %s)", day, type(err).__name__,
+                      str(err)[:200])
+            return
+        self.report_sent = day
+        log.info("daily report of %s sent to %d operator(s)", day,
+                 len(operators(self.settings.report_emails)))
 
     async def _decide(self) -> None:
         alerts = evaluate(self.rules, self.windows, self.raised, int(time.time() * 1000))
@@ -151,6 +157,10 @@ class AnomalyDetector(LoopStage):
             return
         for alert in alerts:
             self.producer.produce(ALERTS, alert["id"].encode(), json.dumps(alert).encode())
+            if self.alert_emails:  # by email: through flowmail, as critical mail
+                self.producer.produce(ALERT_TOPIC, alert["id"].encode(), self.ops_alerts.encode(
+                    alert_event(self.settings.app_id, alert, message(alert), self.alert_emails,
+                                self.shop), check=True))
         await self.producer.flush()  # on email.alerts before anyone is told
         for alert in alerts:
             log.warning("anomaly %s", message(alert))

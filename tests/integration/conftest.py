@@ -29,6 +29,10 @@ ALERTS = AlertReceiver()
 PRESTART_EVENTS = 12
 
 
+OPERATOR_ALERTS = "oncall@ops.flowmail.example"
+OPERATOR_REPORTS = "reports@ops.flowmail.example"
+
+
 @pytest.fixture(scope="session")
 def settings(fake_apis: FakeApis) -> Settings:
     """The test worker's providers: SendGrid (down unless a test heals it) then SMTP for
@@ -51,7 +55,11 @@ def settings(fake_apis: FakeApis) -> Settings:
         "FLOWMAIL_PSEUDONYM_SECRET": "test-pseudonym-secret-0123456789abcdef",
     })
     os.environ.update({"FLOWMAIL_ALERT_WEBHOOK_URL": f"{ALERTS.url}/hook",
-                       "FLOWMAIL_ALERT_SLACK_URL": f"{ALERTS.url}/slack"})
+                       "FLOWMAIL_ALERT_SLACK_URL": f"{ALERTS.url}/slack",
+                       # operator mail through flowmail: alerts, and yesterday's report at once
+                       "FLOWMAIL_ALERT_EMAILS": OPERATOR_ALERTS,
+                       "FLOWMAIL_REPORT_EMAILS": OPERATOR_REPORTS,
+                       "FLOWMAIL_DAILY_REPORT_AT": "00:00"})
     fake_apis.primary_down()
     return load_settings()
 

@@ -15,8 +15,11 @@ from core.avro import registry
 from core.kafka_config import producer_config
 from core.vocab import DeliveryStatus
 from processors.commands import DeliveryEvent
+from processors.keys import idempotency_key
+from processors.operator_events import alert_event
 from streams.topics import ALERTS, DELIVERY
-from tests.integration.helpers import end_offsets, poll, read_topic
+from tests.integration.conftest import OPERATOR_ALERTS
+from tests.integration.helpers import end_offsets, outbox, poll, read_topic
 
 
 def _publish(settings, statuses: list[tuple[str, str, str]]) -> None:
@@ -62,6 +65,11 @@ def test_alerts_are_raised_once_and_cleared_once(worker, settings, alert_receive
     assert (bouncing["rule"], bouncing["dimension"]) == ("bounce_rate", "recipient_domain")
     assert bouncing["rate"] > settings.alert_bounce_rate
     assert bouncing["sample"] >= settings.alert_min_sample
+    # by email, through flowmail itself (critical mail to FLOWMAIL_ALERT_EMAILS)
+    event = alert_event(settings.app_id, failing, "", [OPERATOR_ALERTS], {})
+    key = idempotency_key(event["event_id"], "operator_alert", OPERATOR_ALERTS)
+    [mail] = poll(lambda: outbox(settings.outbox_dir).get(key), "the alert by email")
+    assert "Alert: provider_failure_rate" in mail["Subject"] and provider in mail["Subject"]
     hooked = poll(lambda: [a for a in alert_receiver.at("/hook") if a["key"] == provider],
                   "the JSON channel")
     assert [a["state"] for a in hooked] == ["raised"]
