@@ -166,6 +166,9 @@ class Settings:
                                   default="")
     alert_slack_url: str = _doc("Slack-compatible incoming webhook for anomaly alerts (secret: "
                                 "the URL is the credential).", default="", repr=False)
+    alert_take_provider_out: bool = _doc("While a provider's failure-rate alert is raised, the "
+                                         "chains skip it (if another provider is left).",
+                                         default=True)
     alert_emails: str = _doc("Operators who get anomaly alerts by email, through flowmail "
                              "itself as critical mail (comma-separated; empty: none).",
                              default="")

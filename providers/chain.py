@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,12 +58,24 @@ class ProviderChain:
             raise ValueError("a provider chain needs at least one provider")
         self.members = list(members)
         self.weights = weights
+        # providers taken out while an alert on them is raised (streams/quarantine.py)
+        self.quarantined: Callable[[], Collection[str]] = frozenset
+
+    def available(self) -> list[Guarded]:
+        """The members not taken out; all of them when every one is (an alert never makes
+        mail undeliverable that a provider might still take)."""
+        out = self.quarantined()
+        if not out:
+            return self.members
+        kept = [m for m in self.members if m.provider.name not in out]
+        return kept or self.members
 
     def order(self, region: str = "") -> list[Guarded]:
-        if self.weights is None or len(self.members) < 2:
-            return self.members
-        dearest = max(m.cost_per_1k for m in self.members)
-        return sorted(self.members, key=lambda m: -score(
+        members = self.available()
+        if self.weights is None or len(members) < 2:
+            return members
+        dearest = max(m.cost_per_1k for m in members)
+        return sorted(members, key=lambda m: -score(
             m.stats, m.bucket.rate_per_s, m.cost_per_1k, dearest,
             bool(region) and m.region == region, self.weights))
 
@@ -110,7 +122,7 @@ BulkFactory = Callable[[str, int], Awaitable[Any]]
 
 def bulk_capable(chain: ProviderChain) -> list[Guarded]:
     """Members with a batch API (SendGrid, Mailgun); SMTP and SES send one by one."""
-    return [m for m in chain.members if m.provider.supports_bulk]
+    return [m for m in chain.available() if m.provider.supports_bulk]
 
 
 async def send_bulk(chain: ProviderChain, render: BulkFactory, count: int,

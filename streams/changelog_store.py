@@ -148,12 +148,13 @@ class ChangelogStore:
 
 
 class SuppressionView:
-    """Every recipient key's merged suppression entry, from the change topic."""
+    """Every key's merged entry from a change topic: the suppressions by recipient key, the
+    raised alerts by alert id (streams/quarantine.py)."""
 
     def __init__(self, bootstrap: str, topic: str,
-                 merge: Callable[[Any, Any], Any], parse: Callable[[bytes | None], Any]
-                 ) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+                 merge: Callable[[Any, Any], Any], parse: Callable[[bytes | None], Any],
+                 label: str = "suppressions") -> None:
+        self.bootstrap, self.topic, self.label = bootstrap, topic, label
         self._merge, self._parse = merge, parse
         self.entries: dict[str, Any] = {}
         self._follower: Consumer | None = None
@@ -165,7 +166,7 @@ class SuppressionView:
         try:
             change = self._parse(value)
         except Exception:  # noqa: BLE001 - the Faust suppressions agent dead-letters it
-            log.warning("unreadable suppression change on %s skipped", self.topic)
+            log.warning("%s: unreadable change on %s skipped", self.label, self.topic)
             return
         merged = self._merge(self.entries.get(name), change)
         if merged is None:
@@ -184,7 +185,7 @@ class SuppressionView:
         follower.assign([TopicPartition(self.topic, p, offset)
                          for p, offset in read_up_to.items()])
         self._follower = follower
-        log.info("suppressions: %d recipient key(s) suppressed", len(self.entries))
+        log.info("%s: %d key(s) held", self.label, len(self.entries))
 
     def catch_up(self) -> None:
         """Merge whatever the follower has fetched (it fetches in the background)."""

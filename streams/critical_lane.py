@@ -33,7 +33,7 @@ from streams.batch_router import CriticalRouter
 from streams.batch_sender import BatchSender
 from streams.changelog_store import SuppressionView
 from streams.precedence import Precedence, SharedUrgency, urgency_file
-from streams.sending import provider_chains, sender_renderer
+from streams.sending import provider_chains, provider_quarantine, sender_renderer
 from streams.topics import SUPPRESSIONS
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,9 @@ class CriticalLane:
         schemas = registry()
         # nothing else on this loop to give way; the worker processes give way
         precedence = Precedence(SharedUrgency(urgency_file(settings.home, settings.app_id)))
-        chains, self.built = provider_chains(settings, [PRIORITY], provider_name)
+        self.quarantine = provider_quarantine(settings)
+        chains, self.built = provider_chains(settings, [PRIORITY], provider_name,
+                                             self.quarantine)
         self.view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS,
                                     suppressions.merge_of(settings), suppressions.parse)
         self.stages: list[LoopStage] = [
@@ -72,10 +74,15 @@ class CriticalLane:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, self.view.start, self.settings.startup_timeout_s)
+            if self.quarantine is not None:
+                await loop.run_in_executor(None, self.quarantine.start,
+                                           self.settings.startup_timeout_s)
             self.view_started = True
             await asyncio.gather(*(stage.run() for stage in self.stages))
         finally:
             self.view.close()
+            if self.quarantine is not None:
+                self.quarantine.close()
             for guarded in self.built.values():
                 await guarded.provider.close()
 
@@ -87,7 +94,9 @@ class CriticalLane:
             return web.json_response({"status": "ok", "lane": "critical",
                                       "agents": ["router", "sender"],
                                       "priorities": [PRIORITY.value],
-                                      "stream_buffers_full": {}})
+                                      "stream_buffers_full": {},
+                                      "providers_out": sorted(self.quarantine.names())
+                                      if self.quarantine else []})
 
         async def metrics_page(_request: web.Request) -> web.Response:
             return web.Response(body=generate_latest(),

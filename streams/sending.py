@@ -20,9 +20,11 @@ from providers.chain import Guarded, ProviderChain
 from providers.ratelimit import TokenBucket
 from providers.scoring import Weights
 from streams import metrics
+from streams.quarantine import ProviderQuarantine
 
 
-def provider_chains(settings: Settings, priorities: Iterable[Priority], only: str | None
+def provider_chains(settings: Settings, priorities: Iterable[Priority], only: str | None,
+                    quarantine: ProviderQuarantine | None = None
                     ) -> tuple[dict[Priority, ProviderChain], dict[str, Guarded]]:
     """One breaker and bucket per provider, shared by the priorities' chains, but a client
     (connection pool) per priority: a password reset never queues behind a campaign for an
@@ -56,6 +58,8 @@ def provider_chains(settings: Settings, priorities: Iterable[Priority], only: st
             built[f"{name}/{priority.value}"] = member
             members.append(member)
         chains[priority] = ProviderChain(members, weights if priority.value in smart else None)
+        if quarantine is not None:
+            chains[priority].quarantined = quarantine.names
     return chains, built
 
 
@@ -66,6 +70,14 @@ def pdf_types(settings: Settings) -> frozenset[EmailType]:
     except ValueError as err:
         raise ValueError(f"FLOWMAIL_PDF_ATTACHMENTS: {err}") from err
 
+
+
+def provider_quarantine(settings: Settings) -> ProviderQuarantine | None:
+    """FLOWMAIL_ALERT_TAKE_PROVIDER_OUT: chains skip a provider while its failure-rate alert
+    is raised."""
+    if not settings.alert_take_provider_out:
+        return None
+    return ProviderQuarantine(settings.kafka_bootstrap)
 
 
 def sender_tracker(settings: Settings) -> Tracker | None:

@@ -27,7 +27,8 @@ from streams.dlq import DeadLetters, faust_sender
 from streams.domain_router import DomainRouter
 from streams.groups import earlier_groups
 from streams.precedence import Precedence, SharedUrgency, urgency_file
-from streams.sending import provider_chains, sender_renderer
+from streams.quarantine import ProviderQuarantine
+from streams.sending import provider_chains, provider_quarantine, sender_renderer
 from streams.topics import (
     CAMPAIGN_FANOUT,
     DELIVERY,
@@ -78,17 +79,20 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
     precedence = Precedence(SharedUrgency(urgency_file(settings.home, settings.app_id))
                             if critical_apart else None)
     engine: list[BatchStage] = []
-    view: SuppressionView | None = None
+    views: list[View] = []
+    quarantine: ProviderQuarantine | None = None
     if "router" in agents:
         engine.append(DomainRouter(settings, schemas, precedence))
         if not critical_apart:
             engine.append(CriticalRouter(settings, schemas, precedence))
     if "sender" in agents:
         sent_here = [p for p in priorities if not (critical_apart and p is Priority.CRITICAL)]
-        chains, built = provider_chains(settings, sent_here, provider_name)
+        quarantine = provider_quarantine(settings)
+        chains, built = provider_chains(settings, sent_here, provider_name, quarantine)
         renderer = sender_renderer(settings)
         view = SuppressionView(settings.kafka_bootstrap, SUPPRESSIONS,
                                suppressions.merge_of(settings), suppressions.parse)
+        views += [view] + ([quarantine] if quarantine else [])
         suppressions.register(app, settings, dead)
         for priority in sent_here:
             engine.append(BatchSender(priority, settings, schemas, chains[priority], renderer,
@@ -112,7 +116,7 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                                 precedence=precedence))
         engine.append(AnomalyDetector(settings))  # active in one process: one partition
     if engine:
-        run_engine(app, settings, engine, view)
+        run_engine(app, settings, engine, views)
 
     app.task(metrics.measure_loop_lag)
     app.task(memory.trim_forever)
@@ -129,7 +133,8 @@ def build_worker_app(settings: Settings, agents: Iterable[str] = AGENTS,
                 for tp, n in app.monitor.topic_buffer_full.items()} if app.monitor else {}
         return web_view.json({"status": "ok", "agents": sorted(agents),
                               "priorities": [p.value for p in priorities],
-                              "stream_buffers_full": full})
+                              "stream_buffers_full": full,
+                              "providers_out": sorted(quarantine.names()) if quarantine else []})
 
     if pages is not None:
         pages(app)
@@ -153,8 +158,16 @@ class BatchStage(Protocol):
     def stop(self) -> None: ...
 
 
+class View(Protocol):
+    """State read from a topic before the senders start, followed after."""
+
+    def start(self, timeout_s: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
-               view: SuppressionView | None) -> None:
+               views: list[View]) -> None:
     """The batch senders run beside Faust's agents, on the same event loop; one that fails
     crashes the worker (its supervisor restarts it) instead of leaving a silent lane."""
 
@@ -164,7 +177,7 @@ def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
     async def batch_senders() -> None:
         loop = asyncio.get_running_loop()
         try:
-            if view is not None:
+            for view in views:
                 await loop.run_in_executor(None, view.start, settings.startup_timeout_s)
             await asyncio.gather(*(s.run() for s in engine))
         except asyncio.CancelledError:
@@ -173,7 +186,7 @@ def run_engine(app: faust.App, settings: Settings, engine: list[BatchStage],
             logging.getLogger(__name__).exception("batch sender failed")
             await app.crash(err)
         finally:
-            if view is not None:
+            for view in views:
                 view.close()
             stopped.set()
 

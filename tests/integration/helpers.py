@@ -46,6 +46,11 @@ def _free(port: int) -> bool:
     return True
 
 
+def worker_ports(settings: Any) -> list[int]:
+    """The web port of every process `flowmail worker` starts with these settings."""
+    return [child.web_port for child in layout(settings, process_count(settings))]
+
+
 def workers_ready(web_port: int, processes: int | None = None) -> bool:
     """Every process `flowmail worker` started answers /ready: ``processes`` from
     ``web_port`` on, or by default the supervisor's layout (flowmail/supervisor.py: one

@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 
+import requests
 from confluent_kafka import Producer
 
 from core.avro import registry
@@ -19,7 +20,8 @@ from processors.keys import idempotency_key
 from processors.operator_events import alert_event
 from streams.topics import ALERTS, DELIVERY
 from tests.integration.conftest import OPERATOR_ALERTS
-from tests.integration.helpers import end_offsets, outbox, poll, read_topic
+from tests.integration.helpers import end_offsets, outbox, poll, read_topic, worker_ports
+from tests.integration.test_delivery import order_for_new_address, publish, statuses
 
 
 def _publish(settings, statuses: list[tuple[str, str, str]]) -> None:
@@ -84,3 +86,44 @@ def test_alerts_are_raised_once_and_cleared_once(worker, settings, alert_receive
     assert [a["state"] for a in _alerts(settings, since, provider)] == ["raised", "cleared"]
     assert [a["state"] for a in _alerts(settings, since, domain)] == ["raised", "cleared"]
     assert _alerts(settings, since, quiet) == []
+
+
+def _providers_out(settings) -> set[str]:
+    """What every process of the session worker has taken out of its chains."""
+    out: list[set[str]] = []
+    for port in worker_ports(settings):
+        health = requests.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        out.append(set(health.get("providers_out", [])))
+    return set.intersection(*out) if out else set()
+
+
+def test_a_failing_provider_is_taken_out_until_its_alert_clears(worker, settings, fake_apis):
+    """SendGrid fails a fifth of its sends (delivery events as the senders write them): the
+    alert takes it out of the chains, so even healthy it gets no mail until the alert clears."""
+    since = end_offsets(settings.kafka_bootstrap, ALERTS)
+    _publish(settings, [("sent", "sendgrid", "x.test")] * 160
+             + [("failed", "sendgrid", "x.test")] * 40)
+    poll(lambda: [a for a in _alerts(settings, since, "sendgrid") if a["state"] == "raised"],
+         "the sendgrid alert", timeout_s=60)
+    poll(lambda: "sendgrid" in _providers_out(settings), "sendgrid out in every process")
+    fake_apis.reset()  # SendGrid answers again, and its breaker would let a probe through
+    try:
+        for index in range(3):
+            order = order_for_new_address(700 + index)
+            publish(settings, "order.placed", order)
+            assert poll(lambda o=order: statuses(settings, o), "the order's outcome") == [
+                ("sent", "smtp")]
+        _publish(settings, [("sent", "sendgrid", "x.test")] * 800)  # recovery
+        poll(lambda: [a for a in _alerts(settings, since, "sendgrid")
+                      if a["state"] == "cleared"], "the sendgrid alert cleared", timeout_s=60)
+        poll(lambda: "sendgrid" not in _providers_out(settings), "sendgrid back in")
+
+        def through_sendgrid() -> bool:
+            probe = order_for_new_address(710)
+            publish(settings, "order.placed", probe)
+            return poll(lambda: statuses(settings, probe), "the probe") == [
+                ("sent", "sendgrid")]
+
+        poll(through_sendgrid, "mail through SendGrid again", timeout_s=60, every_s=0.5)
+    finally:
+        fake_apis.primary_down()
