@@ -188,6 +188,11 @@ class Settings:
                              default="127.0.0.1")
     webhook_port: int = _doc("Port of `flowmail webhooks` (provider events, /ready).",
                              default=6080)
+    dashboard_host: str = _doc("Interface of `flowmail dashboard` (an operator page: keep it "
+                               "private).", default="127.0.0.1")
+    dashboard_port: int = _doc("Port of `flowmail dashboard`.", default=6090)
+    dashboard_refresh_s: float = _doc("How often the dashboard's figures are refreshed and "
+                                      "pushed to open pages.", default=2.0)
     webhook_max_body_bytes: int = _doc("Larger webhook requests are refused (413).",
                                        default=1024 * 1024)
     webhook_tolerance_s: float = _doc("How far a signed webhook's timestamp may be from now; "

@@ -335,6 +335,20 @@ def lag(prefix: str | None, all_partitions: bool) -> None:
 
 
 @main.command()
+@click.option("--port", type=int, default=None, help="Default: FLOWMAIL_DASHBOARD_PORT.")
+def dashboard(port: int | None) -> None:
+    """The live dashboard: throughput, latency, providers, lag, alerts and campaigns."""
+    from aiohttp import web
+
+    from flowmail.dashboard import Dashboard
+    settings = _settings()
+    port = port or settings.dashboard_port
+    click.echo(f"dashboard on http://{settings.dashboard_host}:{port}/", err=True)
+    web.run_app(Dashboard(settings, settings.dashboard_refresh_s).app(),
+                host=settings.dashboard_host, port=port, print=None)
+
+
+@main.command()
 def webhooks() -> None:
     """Serve provider callbacks (SendGrid, Mailgun, SES via SNS) on FLOWMAIL_WEBHOOK_PORT."""
     from flowmail.webhooks import run
