@@ -68,14 +68,15 @@ class AnomalyDetector(LoopStage):
         self.shop = operator_shop(settings.operator_sender_name, settings.operator_reply_to,
                                   settings.mail_from)
         self.report_sent: dt.date | None = None
-        self.holding = False
+        self.held: set[int] = set()  # the one process holding it sums, and sends the report
         self.loops = [BatchLoop(settings.kafka_bootstrap, self.group, [ANOMALY_COUNTS],
                                 self.handle, take_max=500, on_assign=self._assigned,
+                                on_revoke=lambda lost: self.held.difference_update(lost),
                                 label="anomaly", startup_timeout_s=settings.startup_timeout_s)]
 
     def _assigned(self, partitions: list[int]) -> None:
         """In the consumer's thread, before any record: the window and the raised alerts."""
-        self.holding = bool(partitions)  # the one process that sums, and sends the report
+        self.held |= set(partitions)  # assignments may come as increments (cooperative)
         if not partitions:
             return
         bootstrap = self.settings.kafka_bootstrap
@@ -137,7 +138,7 @@ class AnomalyDetector(LoopStage):
         """The daily report, from the one process that holds the detector's partition."""
         day = report_due(dt.datetime.now(dt.UTC), self.settings.daily_report_at,
                          self.report_sent)
-        if day is None or not self.holding or not self.settings.report_emails.strip():
+        if day is None or not self.held or not self.settings.report_emails.strip():
             return
         loop = asyncio.get_running_loop()
         try:

@@ -18,7 +18,11 @@ REFRESH_S = 1.0  # the chains ask per email; the follower is read at most this o
 
 
 def _parse(value: bytes | None) -> Any:
-    return json.loads(value) if value else None
+    """An alert; anything else on the topic (not JSON) is no alert, and left alone."""
+    try:
+        return json.loads(value) if value else None
+    except ValueError:
+        return None
 
 
 def _merge(_old: Any, alert: Any) -> Any:
