@@ -13,7 +13,7 @@ from core.settings import Settings, SettingsError, describe, load_settings
 from core.vocab import Category, Priority, SuppressionReason
 
 
-def _settings() -> Any:
+def checked_settings() -> Any:
     """Settings with their secrets checked (or generated for the local stack)."""
     from core.kafka_config import use_security
     from core.kafka_security import KafkaSecurityError, security_of
@@ -41,7 +41,7 @@ class _Commands(click.Group):
             raise click.ClickException(str(err)) from err
         except KafkaException as err:
             raise click.ClickException(
-                f"Kafka at FLOWMAIL_KAFKA_BOOTSTRAP={_settings().kafka_bootstrap} did not "
+                f"Kafka at FLOWMAIL_KAFKA_BOOTSTRAP={checked_settings().kafka_bootstrap} did not "
                 f"answer ({err.args[0].str() if err.args else err}); start the local stack "
                 "with `flowmail stack up` or point the setting at your cluster") from err
 
@@ -59,7 +59,7 @@ def stack() -> None:
 def _local_stack() -> Any:
     from flowmail.localstack import LocalStack, StackError
     try:
-        return LocalStack.from_settings(_settings())
+        return LocalStack.from_settings(checked_settings())
     except StackError as err:
         raise click.ClickException(str(err)) from err
 
@@ -105,7 +105,7 @@ def topics_apply() -> None:
 
     from streams.topic_admin import TopicAdmin
     from streams.topics import topic_specs
-    settings = _settings()
+    settings = checked_settings()
     try:
         changes = TopicAdmin(settings.kafka_bootstrap, settings.replication_factor).apply(
             topic_specs(settings), settings.startup_timeout_s)
@@ -123,7 +123,7 @@ def topics_apply() -> None:
 def topics_list() -> None:
     """Print the declared topics with partitions and cleanup policy."""
     from streams.topics import topic_specs
-    for spec in topic_specs(_settings()):
+    for spec in topic_specs(checked_settings()):
         click.echo(f"{spec.name:40} {spec.partitions:3}  {spec.config()['cleanup.policy']:8} "
                    f"{spec.doc}")
 
@@ -136,7 +136,7 @@ def publish(event_type: str, source: Any, key: str | None) -> None:
     """Validate EVENT_TYPE json from SOURCE (a file or -) and publish it; one object or a list."""
     from core.avro import ContractError
     from flowmail.publisher import Publisher, PublishError, default_key, from_json
-    settings = _settings()
+    settings = checked_settings()
     try:
         document = json.load(source)
     except json.JSONDecodeError as err:
@@ -194,7 +194,7 @@ def worker(ctx: click.Context, agents: str, priorities: str, provider: str | Non
         chosen = [Priority(p.strip()) for p in priorities.split(",") if p.strip()]
     except ValueError as err:
         raise click.ClickException(f"--priorities: {err}") from err
-    settings = _settings()
+    settings = checked_settings()
     chosen_agents = [a.strip() for a in agents.split(",") if a.strip()]
     unknown = set(chosen_agents) - set(AGENTS) or (not chosen_agents and {agents})
     if unknown:
@@ -254,7 +254,7 @@ def report_deliverability(since: str, until: str, shop_id: str | None, as_json: 
 
     from flowmail.report import ReportError, deliverability, page, text
     try:
-        found = deliverability(_settings(), since, until, shop_id)
+        found = deliverability(checked_settings(), since, until, shop_id)
     except ReportError as err:
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps(found, indent=2) if as_json else text(found))
@@ -284,7 +284,7 @@ def report_daily(day: str | None, send: bool, to: str | None, as_json: bool,
     from flowmail.daily_report import rendered, text
     from processors.operator_events import operators
     from streams.daily_report import gather, publish
-    settings = _settings()
+    settings = checked_settings()
     try:
         date = (dt.date.fromisoformat(day) if day
                 else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
@@ -317,7 +317,7 @@ def report_daily(day: str | None, send: bool, to: str | None, as_json: bool,
 def lag(prefix: str | None, all_partitions: bool) -> None:
     """Consumer lag per group and partition: end offset minus the group's committed offset."""
     from streams.groups import group_lag
-    settings = _settings()
+    settings = checked_settings()
     rows = group_lag(settings.kafka_bootstrap, prefix or settings.app_id)
     if not rows:
         click.echo(f"no consumer group {prefix or settings.app_id}[-*] has committed offsets")
@@ -341,7 +341,7 @@ def dashboard(port: int | None) -> None:
     from aiohttp import web
 
     from flowmail.dashboard import Dashboard
-    settings = _settings()
+    settings = checked_settings()
     port = port or settings.dashboard_port
     click.echo(f"dashboard on http://{settings.dashboard_host}:{port}/", err=True)
     web.run_app(Dashboard(settings, settings.dashboard_refresh_s).app(),
@@ -354,7 +354,7 @@ def webhooks() -> None:
     from flowmail.webhooks import run
     from streams.topic_admin import TopicAdmin
     from streams.topics import topic_specs
-    settings = _settings()
+    settings = checked_settings()
     refused = [c for c in TopicAdmin(settings.kafka_bootstrap, settings.replication_factor
                                      ).apply(topic_specs(settings), settings.startup_timeout_s)
                if c.action == "refuse"]
@@ -386,7 +386,7 @@ def demo(count: int) -> None:
     from flowmail.demo import DemoError, run_demo
     from flowmail.localstack import StackError
     try:
-        summary = run_demo(_settings(), count)
+        summary = run_demo(checked_settings(), count)
     except (DemoError, StackError) as err:
         raise click.ClickException(str(err)) from err
     click.echo("\n== flowmail demo ==")
@@ -396,75 +396,6 @@ def demo(count: int) -> None:
                f"({summary['documents_for_this_run']} documents from this run, "
                f"{summary['documents_in_index']} in all)")
     click.echo("stop the stack with: .venv/bin/flowmail stack down")
-
-
-@main.command()
-@click.option("--n", "n", default=20_000, show_default=True,
-              help="Emails (the case study's daily mix scaled to N; marketing as campaign "
-                   "recipients).")
-@click.option("--provider", type=click.Choice(["smtp", "sendgrid", "mailgun"]), default="smtp",
-              show_default=True, help="smtp: postfix smtp-sink on a free port (or "
-              "--smtp-host/--smtp-port); sendgrid/mailgun: the fake APIs.")
-@click.option("--scenario", type=click.Choice(["mix", "backlog"]), default="mix",
-              show_default=True, help="backlog: N marketing (a campaign), then N/100 critical "
-              "emails (password resets) once the first 1,000 marketing emails arrived.")
-@click.option("--workers", default=0, show_default=True,
-              help="Worker processes in one group; 0: what `flowmail worker` starts "
-                   "(FLOWMAIL_WORKER_PROCESSES, one per CPU core by default).")
-@click.option("--repeat", default=1, show_default=True, help="Runs; the report gives medians.")
-@click.option("--smtp-host", default=None, help="Send to this SMTP server instead.")
-@click.option("--smtp-port", type=int, default=None)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the result here too.")
-@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
-              help="Report, plots and worker logs (default .flowmail/bench/<time>).")
-@click.option("--no-limits", is_flag=True, help="Skip the raw smtp-sink and Kafka limits.")
-@click.option("--profile", is_flag=True, help="Sample every worker with py-spy while it runs.")
-@click.option("--timeout", "timeout_s", default=900.0, show_default=True)
-@click.option("--peer", "peer_dir", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Also run the BullMQ + Nodemailer harness in this folder (same N, "
-                   "interleaved) and report flowmail/peer ratios (SMTP only).")
-@click.option("--tracking", is_flag=True,
-              help="Then load open/click tracking (`flowmail webhooks`) and compare its "
-                   "requests/s with the email rate.")
-def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
-          smtp_host: str | None, smtp_port: int | None, json_path: str | None,
-          report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float,
-          peer_dir: str | None, tracking: bool) -> None:
-    """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
-    from pathlib import Path
-
-    try:
-        from bench.e2e import Options, run_bench
-        from bench.markdown import write_report
-        from bench.sinks import BenchError
-    except ModuleNotFoundError as err:
-        raise click.ClickException(f"the benchmark needs {err.name}: pip install "
-                                   "'flowmail[bench]' (make bench installs it)") from err
-    from flowmail.localstack import StackError
-    if n < 8 or workers < 0 or repeat < 1:
-        raise click.BadParameter("--n must be >= 8, --workers >= 0 and --repeat >= 1")
-    if bool(smtp_host) != bool(smtp_port):
-        raise click.BadParameter("--smtp-host and --smtp-port go together")
-    if peer_dir and (provider != "smtp" or smtp_host):
-        raise click.BadParameter("the peer sends to its own smtp-sink: --peer needs "
-                                 "--provider smtp and no --smtp-host", param_hint="--peer")
-    options = Options(n=n, provider=provider, scenario=scenario, workers=workers,
-                      repeat=repeat, smtp_host=smtp_host, smtp_port=smtp_port,
-                      timeout_s=timeout_s, limits=not no_limits, profile=profile,
-                      report_dir=Path(report_dir) if report_dir else None,
-                      peer=Path(peer_dir).resolve() if peer_dir else None,
-                      tracking=tracking)
-    try:
-        result = run_bench(_settings(), options)
-    except (BenchError, StackError) as err:
-        raise click.ClickException(str(err)) from err
-    report = write_report(result, "flowmail bench " + " ".join(sys.argv[2:]))
-    slim = {k: v for k, v in result.items() if k not in {"latencies_ms", "throughput_per_s"}}
-    click.echo(json.dumps(slim, indent=2))
-    if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2))
-    click.echo(f"report: {report}")
 
 
 @main.group()
@@ -482,7 +413,7 @@ def dlq_inspect(start: int, limit: int, reason: str | None, source_topic: str | 
     """One line per dead letter: offset, time, stage, reason, source, size, detail."""
     from flowmail.deadletters import read
     shown = 0
-    for letter in read(_settings().kafka_bootstrap, start):
+    for letter in read(checked_settings().kafka_bootstrap, start):
         if (reason and letter.header("reason") != reason) or (
                 source_topic and letter.header("source_topic") != source_topic):
             continue
@@ -503,7 +434,7 @@ def dlq_replay(offsets: tuple[int, ...], reason: str | None, dry_run: bool) -> N
     from flowmail.deadletters import ReplayRefused, read, replay
     if not offsets and not reason:
         raise click.ClickException("choose records with --offset and/or --reason")
-    settings = _settings()
+    settings = checked_settings()
     chosen = [letter for letter in read(settings.kafka_bootstrap, min(offsets, default=0))
               if letter.offset in offsets or (reason and letter.header("reason") == reason)]
     missing = set(offsets) - {letter.offset for letter in chosen}
@@ -583,7 +514,7 @@ def suppress(address: str, reason: str, shop_id: str | None, category: str | Non
     """Stop (or, with --lift, resume) mail to ADDRESS in a scope; security mail always goes."""
     from flowmail.suppression import SuppressionNotStored, suppress_address
     from processors.errors import RejectedInput
-    settings = _settings()
+    settings = checked_settings()
     chosen = SuppressionReason(reason)
     if chosen is SuppressionReason.UNSUBSCRIBE and not shop_id:
         raise click.BadParameter("an unsubscribe is from one shop's marketing: give --shop",
@@ -623,3 +554,14 @@ def settings_cmd() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _plugged_in() -> None:
+    """Commands of the packages on top (``flowmail bench``: bench/cli.py), registered as
+    ``flowmail.commands`` entry points, so this CLI never imports them."""
+    from importlib.metadata import entry_points
+    for point in entry_points(group="flowmail.commands"):
+        main.add_command(point.load(), point.name)
+
+
+_plugged_in()

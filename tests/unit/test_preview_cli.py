@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+from core.catalogue import CATALOGUE
 from flowmail.samples import example
 
 
@@ -12,7 +13,7 @@ def flowmail(*args, stdin=None):
 
 def test_list_names_every_type():
     result = flowmail("preview", "--list")
-    assert result.returncode == 0 and len(result.stdout.splitlines()) == 7
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == len(CATALOGUE)
 
 
 def test_preview_prints_subject_text_and_html():
