@@ -71,3 +71,10 @@ def test_no_import_loop():
             done.add(module)
             visit(module, [module], done)
     assert loops == []
+
+
+def test_no_package_imports_another_that_imports_it_back():
+    graph = import_graph()
+    edges = {(m.split(".")[0], t.split(".")[0]) for m, targets in graph.items() for t in targets}
+    loops = sorted((a, b) for a, b in edges if a != b and (b, a) in edges)
+    assert loops == []
