@@ -41,7 +41,10 @@ class Browser:
     def open(self, url: str) -> Page:
         target = requests.put(f"http://127.0.0.1:{self.port}/json/new?{quote(url, safe=':/?=&')}",
                               timeout=10).json()
-        return Page(target["webSocketDebuggerUrl"])
+        page = Page(target["webSocketDebuggerUrl"])
+        poll(lambda: page.evaluate("document.readyState === 'complete' && location.href") == url,
+             f"{url} loaded")
+        return page
 
     def close(self) -> None:
         self.process.terminate()

@@ -40,7 +40,7 @@ def settings(fake_apis: FakeApis) -> Settings:
     timings keep the tests quick."""
     os.environ.update({
         "FLOWMAIL_APP_ID": TEST_APP_ID, "FLOWMAIL_INDEX_PREFIX": "test-email-events",
-        "FLOWMAIL_WEB_PORT": str(free_port(pair=True)), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
+        "FLOWMAIL_WEB_PORT": str(free_port(span=8)), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
         "FLOWMAIL_PROVIDERS_CRITICAL": "sendgrid,smtp",
         "FLOWMAIL_PROVIDERS_TRANSACTIONAL": "sendgrid,smtp",
         "FLOWMAIL_PROVIDERS_MARKETING": "mailgun",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 import re
 import socket
 import time
@@ -23,16 +24,24 @@ from flowmail.supervisor import layout, process_count
 T = TypeVar("T")
 
 
-def free_port(pair: bool = False) -> int:
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(pair: bool = False, span: int | None = None) -> int:
     """A free port (with ``pair``: P to P+3 free, Kafka's broker, controller, SASL_SSL and
-    mutual-TLS listeners)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not pair:
-            return port
-        if all(_free(port + step) for step in (1, 2, 3)):
+    mutual-TLS listeners; ``span``: that many in a row). Taken below the kernel's ephemeral
+    range: a service restarted by a test (a killed worker, a killed broker) must find its port
+    again, and any outgoing connection may hold an ephemeral one meanwhile."""
+    span = span or (4 if pair else 1)
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, max(20001, low - span))
+        if all(_free(port + step) for step in range(span)):
             return port
     raise AssertionError("no free ports")
 

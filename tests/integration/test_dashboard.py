@@ -31,8 +31,9 @@ def test_the_dashboard_shows_the_mail_and_updates_while_it_flows(worker, setting
         base = f"http://127.0.0.1:{port}"
         poll(lambda: _answers(base), "the dashboard to answer", timeout_s=60)
         page = browser.open(base + "/")
-        poll(lambda: int(page.evaluate("document.getElementById('dashboard').dataset.updates")
-                         or 0) >= 1, "the first update on the page")
+        poll(lambda: int(page.evaluate(
+            "document.getElementById('dashboard')?.dataset.updates ?? 0")) >= 1,
+            "the first update on the page")
         first = int(page.evaluate("Number(document.getElementById('sent-total').textContent)"))
 
         users = [fresh_user(800 + i) for i in range(3)]
