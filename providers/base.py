@@ -84,8 +84,10 @@ class Provider(ABC):
         """Send one message; return the provider's message id."""
 
     async def deliver_bulk(self, bulk: BulkMessage, sender: tuple[str, str]) -> list[str]:
-        """Send one batch; a message id per recipient, in order."""
-        raise NotImplementedError(f"{self.name} has no batch API")
+        """Send one batch; a message id per recipient, in order. Without a batch API (no
+        ``bulk_placeholder``) the chain never asks; if something does, the answer is a
+        permanent refusal, not a crash."""
+        raise ProviderError(self.name, "no batch API", transient=False, provider_fault=False)
 
     def classify(self, error: BaseException) -> ProviderError:
         """Transient (retry, fail over) or permanent; the default: a transport failure."""
