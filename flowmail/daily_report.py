@@ -9,16 +9,15 @@ from typing import Any
 from core.catalogue import EmailType
 from core.settings import Settings
 from processors.daily_report import percent
-from processors.operator_events import REPORT_TOPIC, operator_shop, report_event
+from processors.operator_events import REPORT_TOPIC, operator_shop_of, report_event
 from processors.rendering import RenderedEmail, Renderer
 from processors.routing import route
 
 
 def rendered(settings: Settings, figures: dict[str, Any]) -> RenderedEmail:
     """The email the operators get: routed and rendered as the senders do."""
-    event = report_event(settings.app_id, figures, ["operators@flowmail.example"], operator_shop(
-        settings.operator_sender_name, settings.operator_reply_to, settings.mail_from),
-        dt.datetime.now(dt.UTC))
+    event = report_event(settings.app_id, figures, ["operators@flowmail.example"],
+                         operator_shop_of(settings), dt.datetime.now(dt.UTC))
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     [command] = route(REPORT_TOPIC, event, now, now)
     return Renderer(pdf_types=frozenset({EmailType.DAILY_REPORT})).render(command)

@@ -16,6 +16,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from core.catalogue import BY_EMAIL_TYPE, EmailType
+from core.settings import Settings
 
 NAMESPACE = uuid.UUID("5b0f6f3e-8c1d-4e7a-9f2b-6a4c3d2e1f00")
 ALERT_TOPIC = BY_EMAIL_TYPE[EmailType.OPERATOR_ALERT].topic
@@ -30,6 +31,13 @@ def operator_shop(sender_name: str, reply_to: str, mail_from: str) -> dict[str, 
     """The ``shop`` record of operator mail: flowmail itself."""
     return {"shop_id": "flowmail", "name": sender_name, "logo_url": None,
             "support_email": reply_to or parseaddr(mail_from)[1], "postal_address": None}
+
+
+def operator_shop_of(settings: Settings) -> dict[str, Any]:
+    """The ``shop`` record of operator mail as the settings name it (one place for the
+    anomaly detector, the scheduled report and ``flowmail report daily``)."""
+    return operator_shop(settings.operator_sender_name, settings.operator_reply_to,
+                         settings.mail_from)
 
 
 def _event_id(app_id: str, *parts: str) -> str:

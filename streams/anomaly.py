@@ -29,7 +29,7 @@ from processors.anomaly import Partial, Rule, Windows, default_rules, evaluate, 
 from processors.operator_events import (
     ALERT_TOPIC,
     alert_event,
-    operator_shop,
+    operator_shop_of,
     operators,
     report_due,
 )
@@ -65,8 +65,7 @@ class AnomalyDetector(LoopStage):
         self._idle: asyncio.Task[None] | None = None
         self.alert_emails = operators(settings.alert_emails)
         self.ops_alerts = serde(settings, registry(), ALERT_TOPIC)
-        self.shop = operator_shop(settings.operator_sender_name, settings.operator_reply_to,
-                                  settings.mail_from)
+        self.shop = operator_shop_of(settings)
         self.report_sent: dt.date | None = None
         self.held: set[int] = set()  # the one process holding it sums, and sends the report
         self.loops = [BatchLoop(settings.kafka_bootstrap, self.group, [ANOMALY_COUNTS],

@@ -19,7 +19,7 @@ from core.kafka_config import producer_config
 from core.opensearch_client import http_session
 from core.settings import Settings, name_values
 from processors.daily_report import day_bounds, figures, query
-from processors.operator_events import REPORT_TOPIC, operator_shop, operators, report_event
+from processors.operator_events import REPORT_TOPIC, operator_shop_of, operators, report_event
 from providers.registry import PROVIDERS
 from streams.partition_reader import read_partition
 from streams.serde import serde
@@ -63,9 +63,8 @@ def publish(settings: Settings, report: dict[str, Any], to: list[str] | None = N
     addresses = to if to is not None else operators(settings.report_emails)
     if not addresses:
         raise ValueError("nobody to send the report to: set FLOWMAIL_REPORT_EMAILS")
-    event = report_event(settings.app_id, report, addresses, operator_shop(
-        settings.operator_sender_name, settings.operator_reply_to, settings.mail_from),
-        now or dt.datetime.now(dt.UTC))
+    event = report_event(settings.app_id, report, addresses, operator_shop_of(settings),
+                         now or dt.datetime.now(dt.UTC))
     producer = Producer(producer_config(settings.kafka_bootstrap))
     failures: list[str] = []
     producer.produce(REPORT_TOPIC, key=report["date"].encode(),
