@@ -310,6 +310,50 @@ def report_daily(day: str | None, send: bool, to: str | None, as_json: bool,
         click.echo(f"sent: event {event_id} on ops.daily_report", err=True)
 
 
+@main.group()
+def campaign() -> None:
+    """Running campaigns: pause, resume, cancel, and where each one is."""
+
+
+def _campaign_command(action: str, shop_id: str, campaign_id: str, reason: str | None) -> None:
+    from flowmail.campaign_control import command
+    from processors.errors import RejectedInput
+    try:
+        event_id = command(checked_settings(), shop_id, campaign_id, action, reason)
+    except (ValueError, RejectedInput) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{action}: event {event_id} on campaign.control (campaign {campaign_id} of "
+               f"shop {shop_id})")
+
+
+for _action, _doc_line in (("pause", "Stop handing out recipients until resumed."),
+                           ("resume", "Continue a paused campaign where it stopped."),
+                           ("cancel", "Stop for good; what was not handed out is not sent.")):
+    campaign.command(_action, help=_doc_line)(
+        click.option("--shop", "shop_id", required=True, help="The shop the campaign is of.")(
+            click.option("--campaign", "campaign_id", required=True)(
+                click.option("--reason", default=None, help="Recorded with the command.")(
+                    partial(_campaign_command, _action)))))
+
+
+@campaign.command("status")
+@click.option("--shop", "shop_id", required=True, help="The shop the campaign is of.")
+@click.option("--campaign", "campaign_id", required=True)
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON.")
+def campaign_status(shop_id: str, campaign_id: str, as_json: bool) -> None:
+    """Phase, targeted, handed out, sent, failed, suppressed, per variant, the A/B decision."""
+    import requests
+
+    from flowmail.campaign_control import status, text
+    try:
+        found = status(checked_settings(), shop_id, campaign_id)
+    except requests.RequestException as err:
+        raise click.ClickException(f"OpenSearch: {type(err).__name__}: {err}") from err
+    if found is None:
+        raise click.ClickException(f"no campaign {campaign_id!r} of shop {shop_id!r} has run")
+    click.echo(json.dumps(found, indent=2) if as_json else text(found))
+
+
 @main.command()
 @click.option("--group", "prefix", default=None,
               help="Consumer groups named this or this-* (default: FLOWMAIL_APP_ID's).")

@@ -128,8 +128,10 @@ def support_replied(index: int, now: dt.datetime | None = None) -> dict[str, Any
             "ticket_url": f"https://nordlicht.example/support/T-{90000 + index}"}
 
 
-def campaign_launched(campaign_id: str = "winter-sale", now: dt.datetime | None = None,
-                      **segment: list[str]) -> dict[str, Any]:
+def campaign_launched(campaign_id: str = "winter-sale", now: dt.datetime | None = None, *,
+                      send_at: dt.datetime | None = None, throttle_per_minute: int | None = None,
+                      ab_test: dict[str, Any] | None = None, **segment: list[str]
+                      ) -> dict[str, Any]:
     variant = {"weight": 50, "headline": "Winter sale: 30 % off tents",
                "body_text": "Our warmest gear is on sale this week.\n\nFree shipping over 50.",
                "cta_label": "Shop the sale", "cta_url": "https://nordlicht.example/sale"}
@@ -141,7 +143,8 @@ def campaign_launched(campaign_id: str = "winter-sale", now: dt.datetime | None 
                         "countries": segment.get("countries", []),
                         "tags_any": segment.get("tags_any", [])},
             "unsubscribe_base_url": "https://nordlicht.example/unsubscribe",
-            "preferences_url": "https://nordlicht.example/account/email"}
+            "preferences_url": "https://nordlicht.example/account/email",
+            "send_at": send_at, "throttle_per_minute": throttle_per_minute, "ab_test": ab_test}
 
 
 def from_example(declared: DomainEvent, index: int,

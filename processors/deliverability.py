@@ -97,3 +97,16 @@ def rows(answer: dict[str, Any]) -> dict[str, list[Row]]:
                 found.append(_row(str(bucket["key"]), bucket))
         result[name] = found
     return result
+
+
+def variants_query(shop_id: str, campaign_id: str, since_ms: int) -> dict[str, Any]:
+    """One campaign's variants side by side since its run began (the A/B decision)."""
+    return {"size": 0, "query": {"bool": {"filter": [
+        {"term": {"shop_id": shop_id}}, {"term": {"campaign_id": campaign_id}},
+        {"range": {"@timestamp": {"gte": since_ms, "format": "epoch_millis"}}}]}},
+        "aggs": {"variant": {"terms": {"field": "variant", "size": 50}, "aggs": _measures()}}}
+
+
+def variant_rows(answer: dict[str, Any]) -> dict[str, Row]:
+    buckets = (answer.get("aggregations") or {}).get("variant", {}).get("buckets", [])
+    return {str(b["key"]): _row(str(b["key"]), b) for b in buckets}

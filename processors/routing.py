@@ -13,6 +13,7 @@ from typing import Any
 
 from core.catalogue import PRIORITY_OF, EmailType
 from core.vocab import RejectReason
+from processors.campaign_runs import validate_plan
 from processors.campaigns import audience, choose_variant, unsubscribe_link, unsubscribe_token
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
@@ -24,6 +25,7 @@ from processors.validation import deliverable_address, header_safe, https_url, r
 Event = dict[str, Any]
 ProfileLookup = Callable[[str, str], Profile | None]  # (shop id, user id) -> profile
 Router = Callable[[Event, str, int, int, ProfileLookup], list[EmailCommand]]
+VariantPick = Callable[[Profile], dict[str, Any] | None]  # a profile's variant in a pass
 
 def no_profiles(_shop_id: str, _user_id: str) -> Profile | None:
     return None
@@ -174,22 +176,28 @@ def validate_campaign(event: Event) -> None:
         https_url(f"variants[{variant['variant_id']}].cta_url", variant["cta_url"])
         if variant["weight"] <= 0:
             raise RejectedInput(RejectReason.SCHEMA_MISMATCH, "variant weights must be positive")
+    validate_plan(event)
     https_url("unsubscribe_base_url", event["unsubscribe_base_url"])
     https_url("preferences_url", event["preferences_url"])
 
 
 def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], published_at: int,
-                     now: int, unsubscribe_secret: bytes, pseudonym_secret: bytes = b""
-                     ) -> tuple[list[EmailCommand], int]:
+                     now: int, unsubscribe_secret: bytes, pseudonym_secret: bytes = b"",
+                     pick: VariantPick | None = None) -> tuple[list[EmailCommand], int]:
     """Commands for every matching profile, and how many profiles were rejected.
 
-    The unsubscribe token names the recipient key (as the suppression table does), never
-    the address, so the link itself carries no personal data.
+    ``pick``: the variant a matching profile gets in this pass, or None to leave it out (an
+    A/B test's phases, processors/campaign_runs.py); by default every profile gets one by
+    weight. The unsubscribe token names the recipient key (as the suppression table does),
+    never the address, so the link itself carries no personal data.
     """
     commands, rejected = [], 0
     shop_id = event["shop"]["shop_id"]
     for profile in audience(shop_id, event["segment"], profiles):
-        variant = choose_variant(event["campaign_id"], profile["user_id"], event["variants"])
+        variant = (pick(profile) if pick is not None else
+                   choose_variant(event["campaign_id"], profile["user_id"], event["variants"]))
+        if variant is None:
+            continue
         token = unsubscribe_token(unsubscribe_secret,
                                   recipient_key(profile["email"], pseudonym_secret), shop_id)
         data = {"shop": event["shop"], "campaign_id": event["campaign_id"],

@@ -30,6 +30,7 @@ IDLE_WAIT_S = 0.5   # an idle consume returns this often (to see a stop)
 LAG_EVERY_S = 5.0   # how often the lag of the held partitions is reported
 
 Handler = Callable[[list[SourceRecord]], Awaitable[None]]
+Tick = Callable[[], Awaitable[None]]
 Rebalance = Callable[[list[int]], None]
 
 
@@ -38,7 +39,10 @@ class BatchLoop:
                  take_max: int, fill_wait_s: float = 0.0, adopt_from: list[str] | None = None,
                  on_assign: Rebalance | None = None, on_revoke: Rebalance | None = None,
                  assignment: str = "cooperative-sticky", label: str | None = None,
-                 startup_timeout_s: float = 120.0) -> None:
+                 startup_timeout_s: float = 120.0, tick: Tick | None = None) -> None:
+        """``tick``: work of the stage's own, run after every batch and every idle wait
+        (at least every IDLE_WAIT_S), between two consumes like the handler."""
+        self.tick = tick
         self.bootstrap, self.group, self.topics, self.handle = bootstrap, group, topics, handle
         self.take_max, self.fill_wait_s = take_max, fill_wait_s
         self.adopt_from = adopt_from or []
@@ -74,6 +78,8 @@ class BatchLoop:
                 if records:
                     metrics.BATCH_SIZE.labels(self.group_label).observe(len(records))
                     await self.handle(records)
+                if self.tick is not None:
+                    await self.tick()
                 offsets = next_offsets(records)
             await loop.run_in_executor(self._thread, self._commit, offsets)
         finally:

@@ -143,6 +143,11 @@ class ChangelogStore:
         for raw in self._rows.values(partition):
             yield json.loads(raw)
 
+    def items(self, partition: int, after: str | None = None) -> Iterator[tuple[str, Any]]:
+        """(key, value) in key order after ``after``: a cursor that survives restarts."""
+        for key, raw in self._rows.items(partition, after):
+            yield key, json.loads(raw)
+
     def close(self) -> None:
         self._rows.close()
 

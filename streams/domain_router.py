@@ -17,7 +17,6 @@ once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -30,30 +29,29 @@ from core.vocab import Priority
 from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key
-from processors.routing import fan_out_campaign, route
+from processors.routing import route
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
 from streams.batch_loop import BatchLoop, LoopStage
+from streams.campaign_runner import APP_HEADER, CampaignRunner, origin
 from streams.changelog_store import ChangelogStore
 from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
 from streams.serde import serdes
-from streams.topics import CAMPAIGN_FANOUT, PROFILES
+from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_FANOUT, PROFILES
 
 log = logging.getLogger(__name__)
 
 STAGE = "router"
-FANOUT_APP_HEADER = "flowmail-app-id"
-FANOUT_CHUNK = 256          # profiles turned into commands between two turns of the loop
-FANOUT_FLUSH_EVERY = 8192   # writes waiting for the broker before a flush (memory bound)
 ROUTED_ELSEWHERE = frozenset(topics_of(Priority.CRITICAL))  # streams/batch_router.py
 
 
 def router_topics() -> list[str]:
     """What the router's group reads: user.created for the profiles only (its email is the
     critical router's), the other domain topics, and the campaigns' fan-out copies."""
-    return sorted((set(DOMAIN_TOPICS) - ROUTED_ELSEWHERE) | {"user.created", CAMPAIGN_FANOUT})
+    return sorted((set(DOMAIN_TOPICS) - ROUTED_ELSEWHERE)
+                  | {"user.created", CAMPAIGN_FANOUT, CAMPAIGN_CONTROL})
 
 
 class DomainRouter(LoopStage):
@@ -73,42 +71,54 @@ class DomainRouter(LoopStage):
                                 settings.max_payload_bytes)
         self.profiles = ChangelogStore(settings.kafka_bootstrap, PROFILES, self.producer,
                                        settings.state_dir)
+        self.campaigns = CampaignRunner(settings, self.producer, self.profiles,
+                                        self.serdes[CAMPAIGN_FANOUT],
+                                        self.serdes[CAMPAIGN_CONTROL], self._publish_commands)
         self.loops = [BatchLoop(settings.kafka_bootstrap, f"{settings.app_id}-router",
                                 router_topics(), self.handle, take_max=500,
                                 adopt_from=earlier_groups(settings.app_id),
-                                on_assign=self._assigned, on_revoke=self.profiles.drop,
-                                assignment="range", label="router",
+                                on_assign=self._assigned, on_revoke=self._revoked,
+                                assignment="range", label="router", tick=self._tick,
                                 startup_timeout_s=settings.startup_timeout_s)]
 
     async def close(self) -> None:
         self.producer.close()
         self._dlq_producer.close()
         self.profiles.close()
+        self.campaigns.close()
 
     def _assigned(self, partitions: list[int]) -> None:
         began = time.monotonic()
         held = self.profiles.restore(set(partitions), self.startup_timeout_s)
+        self.campaigns.restore(sorted(set(partitions)), self.startup_timeout_s)
         if partitions:
             log.info("router: assigned %s; profiles restored (%d) in %.2fs",
                      sorted(set(partitions)), held, time.monotonic() - began)
 
+    def _revoked(self, partitions: list[int]) -> None:
+        self.profiles.drop(partitions)
+        self.campaigns.drop(partitions)
+
+    async def _tick(self) -> None:
+        """Between two batches (or an idle wait): every held campaign run takes a step."""
+        await self.campaigns.step(self.precedence.wait_turn)
+
     async def handle(self, records: list[SourceRecord]) -> None:
-        """Events first, fan-outs after: a campaign's thousands of commands do not hold up
+        """Events, launches and campaign commands; the campaigns' recipients are handed out
+        between batches (``_tick``), so a campaign's thousands of commands do not hold up
         the order confirmations taken with it. While the critical lane handles a batch, the
         router waits as the senders do (its writes keep the broker busy)."""
         await self.precedence.wait_turn()
-        fanouts = []
         for record in records:
             if record.topic == CAMPAIGN_FANOUT:
-                fanouts.append(record)
+                await self._launch(record)
+            elif record.topic == CAMPAIGN_CONTROL:
+                await self._command(record)
             elif record.topic in ROUTED_ELSEWHERE:
                 self._keep_profile(record)
             else:
                 await self._route(record)
         await self.producer.flush()
-        for record in fanouts:
-            await self._fan_out(record)
-            await self.producer.flush()
 
     def _keep_profile(self, record: SourceRecord) -> None:
         """user.created feeds the profiles; the critical router sends its email and
@@ -143,6 +153,9 @@ class DomainRouter(LoopStage):
     def _encode(self, commands: list[EmailCommand]) -> list[tuple[EmailCommand, bytes]]:
         return [(c, self.commands[c.priority.topic].encode(c)) for c in commands]
 
+    def _publish_commands(self, commands: list[EmailCommand]) -> None:
+        self._publish(self._encode(commands))
+
     def _publish(self, encoded: list[tuple[EmailCommand, bytes]]) -> None:
         for command, payload in encoded:
             key = recipient_key(command.recipient, self.key_secret).encode()
@@ -155,54 +168,41 @@ class DomainRouter(LoopStage):
         deploy, a benchmark) must not make this app send the campaign twice."""
         for partition in range(self.partitions):
             self.producer.produce(CAMPAIGN_FANOUT, record.key, record.value,
-                                  [(FANOUT_APP_HEADER, self.app_id)], partition=partition,
+                                  [(APP_HEADER, self.app_id)], partition=partition,
                                   timestamp=record.timestamp)
 
-    async def _fan_out(self, record: SourceRecord) -> None:
-        """This partition's share of a campaign, FANOUT_CHUNK profiles at a time, read from
-        disk as it goes (a million profiles never sit in memory at once)."""
+    async def _launch(self, record: SourceRecord) -> None:
+        """This partition's copy of a launch becomes its campaign run."""
         if not self._own_copy(record):
             return
-        now = int(time.time() * 1000)
-        published = record.timestamp if record.timestamp > 0 else now
-        partition = record.partition
+        published = record.timestamp if record.timestamp > 0 else int(time.time() * 1000)
 
-        async def fan_out() -> int:
+        def register() -> bool:
             event = self.serdes[CAMPAIGN_FANOUT].decode(record.value)
-            rejected, chunk = 0, []
-            for profile in self.profiles.values(partition):
-                if profile and profile.get("partition", partition) == partition:
-                    chunk.append(profile)
-                if len(chunk) == FANOUT_CHUNK:
-                    rejected += await self._fan_out_chunk(event, chunk, published, now)
-                    chunk = []
-            return rejected + await self._fan_out_chunk(event, chunk, published, now)
+            self.campaigns.launch(record, event, published)
+            return True
 
-        rejected = await self.dead.attempt(record, STAGE, fan_out)
-        if rejected is None:
+        if await self.dead.attempt(record, STAGE, register):
+            metrics.EVENTS_ROUTED.labels(CAMPAIGN_FANOUT).inc()
+
+    async def _command(self, record: SourceRecord) -> None:
+        """A command as published is copied to every partition; this app's copies act."""
+        if origin(record) is None:
+            await self.dead.attempt(record, STAGE, lambda: self.campaigns.broadcast(record))
             return
-        if rejected:
-            log.warning("campaign fan-out on partition %s skipped %s stored profiles with "
-                        "invalid addresses", partition, rejected)
-        metrics.EVENTS_ROUTED.labels(CAMPAIGN_FANOUT).inc()
+        if not self._own_copy(record):
+            return
 
-    async def _fan_out_chunk(self, event: dict[str, Any], chunk: list[dict[str, Any]],
-                             published: int, now: int) -> int:
-        """Produce one chunk's commands; returns the profiles it skipped."""
-        await self.precedence.wait_turn()
-        commands, skipped = fan_out_campaign(event, "campaign.launched", chunk, published,
-                                             now, self.unsubscribe_secret, self.key_secret)
-        self._publish(self._encode(commands))
-        if self.producer.waiting >= FANOUT_FLUSH_EVERY:
-            await self.producer.flush()  # bounds what waits in memory for the broker
-        else:
-            await asyncio.sleep(0)  # the senders of this process get a turn
-        return skipped
+        def act() -> bool:
+            self.campaigns.command(record, self.serdes[CAMPAIGN_CONTROL].decode(record.value))
+            return True
+
+        if await self.dead.attempt(record, STAGE, act):
+            metrics.EVENTS_ROUTED.labels(CAMPAIGN_CONTROL).inc()
 
     def _own_copy(self, record: SourceRecord) -> bool:
-        origin = next((value for name, value in record.headers or ()
-                       if name == FANOUT_APP_HEADER), None)
-        return origin is None or origin == self.app_id  # unmarked: older copies
+        found = origin(record)
+        return found is None or found == self.app_id  # unmarked: older copies
 
 
 class _PartitionView:

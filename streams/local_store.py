@@ -91,18 +91,27 @@ class DiskMaps:
                    for partition in partitions)
 
     def values(self, partition: int) -> Iterator[str]:
-        """Every value of ``partition``, a page at a time by key (writes between two pages
-        neither break nor repeat the scan)."""
-        rows = self._db.execute("SELECT key, value FROM entries WHERE partition = ? ORDER BY "
-                                "key LIMIT ?", (partition, SCAN_PAGE)).fetchall()
+        for _key, value in self.items(partition):
+            yield value
+
+    def items(self, partition: int, after: str | None = None) -> Iterator[tuple[str, str]]:
+        """Every (key, value) of ``partition`` after the key ``after``, a page at a time by
+        key (writes between two pages neither break nor repeat the scan)."""
+        if after is None:
+            rows = self._db.execute("SELECT key, value FROM entries WHERE partition = ? "
+                                    "ORDER BY key LIMIT ?", (partition, SCAN_PAGE)).fetchall()
+        else:
+            rows = self._page(partition, after)
         while True:
-            for _key, value in rows:
-                yield value
+            yield from rows
             if len(rows) < SCAN_PAGE:
                 return
-            rows = self._db.execute(
-                "SELECT key, value FROM entries WHERE partition = ? AND key > ? ORDER BY key "
-                "LIMIT ?", (partition, rows[-1][0], SCAN_PAGE)).fetchall()
+            rows = self._page(partition, rows[-1][0])
+
+    def _page(self, partition: int, after: str) -> list[tuple[str, str]]:
+        return self._db.execute(
+            "SELECT key, value FROM entries WHERE partition = ? AND key > ? ORDER BY key "
+            "LIMIT ?", (partition, after, SCAN_PAGE)).fetchall()
 
     def close(self) -> None:
         self._db.close()

@@ -23,6 +23,8 @@ ALERTS = "email.alerts"
 SUPPRESSIONS = "email.suppressions"
 PROFILES = "user.profiles"
 CAMPAIGN_FANOUT = "campaign.fanout"
+CAMPAIGN_CONTROL = "campaign.control"
+CAMPAIGN_RUNS = "campaign.runs"
 SEEN_TOKENS = "webhooks.seen_tokens"
 ANOMALY_COUNTS = "email.anomaly_counts"
 COMMAND_SUBJECT = "email.command-value"
@@ -94,6 +96,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(CAMPAIGN_FANOUT, settings.partitions_domain,
                   "a launched campaign, copied to every partition for the local fan-out",
                   subject="campaign.launched-value", retention_ms=retention),
+        TopicSpec(CAMPAIGN_CONTROL, settings.partitions_domain,
+                  "pause, resume, cancel and A/B winners of campaigns, keyed by campaign id "
+                  "(copied to every partition by the router)",
+                  subject=f"{CAMPAIGN_CONTROL}-value", retention_ms=retention),
+        TopicSpec(CAMPAIGN_RUNS, settings.partitions_domain,
+                  "campaign runs changelog: schedule, phase, cursor and counts per partition",
+                  compacted=True),
     ]
     return specs
 
