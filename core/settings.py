@@ -127,6 +127,10 @@ class Settings:
     bulk_batch_size: int = _doc("Marketing commands per batch API call (1 sends one by one).",
                                 default=1000)
     bulk_batch_seconds: float = _doc("Longest wait to fill a marketing batch.", default=0.5)
+    campaign_lead: int = _doc("Marketing commands waiting for the senders (email.marketing) "
+                              "above which campaigns hand out no more recipients: how far a "
+                              "pause or cancel lags behind an unthrottled campaign.",
+                              default=20000)
     provider_timeout_s: float = _doc("Timeout of one provider API call.", default=10.0)
     provider_threads: int = _doc("Threads for the blocking SDKs (boto3, sendgrid, requests).",
                                  default=16)

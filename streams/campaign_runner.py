@@ -28,16 +28,20 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from confluent_kafka import KafkaException
 
 from core.opensearch_client import http_session
 from core.settings import Settings
+from core.vocab import Priority
 from processors import campaign_runs as runs
 from processors.campaigns import choose_variant, matches
 from processors.commands import EmailCommand
 from processors.deliverability import variant_rows, variants_query
 from processors.routing import fan_out_campaign
 from streams.batch_io import BatchProducer, SourceRecord
+from streams.batch_sender import sender_group
 from streams.changelog_store import ChangelogStore, read_to_end
+from streams.groups import Backlog
 from streams.serde import Serde
 from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_RUNS
 
@@ -47,6 +51,7 @@ APP_HEADER = "flowmail-app-id"
 STEP_PROFILES = 8192     # profiles a run walks per step: commands are read between steps
 COUNT_YIELD = 4096       # profiles counted between two turns of the event loop
 DECIDE_EVERY_S = 2.0     # how often a waiting A/B test's runs are read
+BACKLOG_EVERY_S = 1.0    # how often the marketing senders' backlog is asked
 
 Publish = Callable[[list[EmailCommand]], None]
 
@@ -71,6 +76,10 @@ class CampaignRunner:
         self._events: dict[str, dict[str, Any]] = {}  # launch event id -> decoded launch
         self._tokens: dict[str, tuple[float, float]] = {}  # run key -> (tokens, when)
         self._decide_due: dict[str, float] = {}
+        self.lead = settings.campaign_lead
+        self.backlog = Backlog(settings.kafka_bootstrap,
+                               sender_group(settings, Priority.MARKETING), Priority.MARKETING.topic)
+        self._waiting, self._waiting_due = 0, 0.0
 
     # -- partitions ------------------------------------------------------------------------
     def restore(self, partitions: list[int], timeout_s: float) -> None:
@@ -88,6 +97,7 @@ class CampaignRunner:
 
     def close(self) -> None:
         self.store.close()
+        self.backlog.close()
 
     @staticmethod
     def _key(run: dict[str, Any]) -> str:
@@ -146,6 +156,7 @@ class CampaignRunner:
         if not self.active:
             return
         now = int(time.time() * 1000)
+        behind: bool | None = None  # asked only when a run has recipients to hand out
         for key, run in list(self.active.items()):
             if key not in self.active:
                 continue
@@ -155,11 +166,27 @@ class CampaignRunner:
                 log.info("campaign %s of shop %s started on partition %s: %s recipients",
                          run["campaign_id"], run["shop_id"], run["partition"], run["targeted"])
             if runs.may_hand_out(run):
-                await wait_turn()
-                self._hand_out(key, run, now)
+                if behind is None:
+                    behind = await self._senders_behind()
+                if not behind:
+                    await wait_turn()
+                    self._hand_out(key, run, now)
             elif run["phase"] == "waiting" and run["partition"] == 0:
                 await self._maybe_decide(run)
         await self.producer.flush()
+
+    async def _senders_behind(self) -> bool:
+        """More than FLOWMAIL_CAMPAIGN_LEAD marketing commands wait for the senders: hand out
+        nothing now. What is handed out is what a pause or a cancel can no longer hold back,
+        so this bounds it (and the commands waiting in the broker) for unthrottled
+        campaigns too."""
+        if time.monotonic() >= self._waiting_due:
+            self._waiting_due = time.monotonic() + BACKLOG_EVERY_S
+            try:
+                self._waiting = await asyncio.to_thread(self.backlog.count)
+            except KafkaException as err:
+                log.warning("marketing backlog unknown (%s): campaigns hand out as before", err)
+        return self._waiting > self.lead
 
     def _event(self, run: dict[str, Any]) -> dict[str, Any]:
         event = self._events.get(run["event_id"])

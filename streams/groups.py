@@ -165,3 +165,30 @@ def group_lag(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[Part
     finally:
         consumer.close()
     return sorted(rows, key=lambda r: (r.group, r.topic, r.partition))
+
+
+class Backlog:
+    """Records of ``topic`` that ``group`` has not committed yet, over every partition.
+    Asks with a consumer of that group id that never subscribes and never commits (the
+    group's members are not disturbed)."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        self.topic = topic
+        self._consumer = Consumer(client_config(bootstrap) | {"group.id": group,
+                                                              "logger": QUIET})
+        self._partitions: list[int] = []
+
+    def count(self, timeout_s: float = 10.0) -> int:
+        if not self._partitions:
+            found = self._consumer.list_topics(self.topic, timeout=timeout_s).topics[self.topic]
+            self._partitions = sorted(found.partitions)
+        committed = self._consumer.committed(
+            [TopicPartition(self.topic, p) for p in self._partitions], timeout=timeout_s)
+        waiting = 0
+        for tp in committed:
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            waiting += max(0, high - (tp.offset if tp.offset >= 0 else low))
+        return waiting
+
+    def close(self) -> None:
+        self._consumer.close()

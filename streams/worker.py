@@ -24,13 +24,12 @@ from streams.batch_sender import BatchSender
 from streams.batch_sink import BatchSink
 from streams.changelog_store import SuppressionView
 from streams.dlq import DeadLetters, faust_sender
-from streams.domain_router import DomainRouter
+from streams.domain_router import DomainRouter, router_topics
 from streams.groups import earlier_groups
 from streams.precedence import Precedence, SharedUrgency, urgency_file
 from streams.quarantine import ProviderQuarantine
 from streams.sending import provider_chains, provider_quarantine, sender_renderer
 from streams.topics import (
-    CAMPAIGN_FANOUT,
     DELIVERY,
     DLQ,
     SUPPRESSIONS,
@@ -46,7 +45,7 @@ def consumed_topics(agents: Iterable[str] = AGENTS,
     """The topics a worker with these agents reads (its consumer group's offsets)."""
     agents, topics = set(agents), []
     if "router" in agents:
-        topics += [*sorted(ROUTES), CAMPAIGN_FANOUT]
+        topics += sorted(set(ROUTES) | set(router_topics()))  # with the critical lane's
     if "sender" in agents:
         topics += [p.topic for p in priorities] + [p.retry_topic for p in priorities]
         topics.append(SUPPRESSIONS)

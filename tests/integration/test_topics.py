@@ -33,3 +33,29 @@ def test_compacted_topics_are_compacted(stack, settings):
     assert described["email.suppressions"].config["cleanup.policy"] == "delete"
     assert described["email.suppressions"].config["retention.ms"] == "-1"
     assert described["email.dlq"].config["cleanup.policy"] == "delete"
+
+
+def test_a_backlog_counts_what_a_group_has_not_committed(stack, settings):
+    """What holds unthrottled campaigns back (FLOWMAIL_CAMPAIGN_LEAD): end offsets minus the
+    group's commits, over every partition; a partition never committed counts whole."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from streams.groups import Backlog
+    name = f"test-backlog-{uuid.uuid4().hex[:8]}"
+    TopicAdmin(settings.kafka_bootstrap, 1).apply([TopicSpec(name, 3, "test")])
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for index in range(30):
+        producer.produce(name, value=b"x", partition=index % 3)
+    assert producer.flush(30) == 0
+    group = f"{name}-group"
+    backlog = Backlog(settings.kafka_bootstrap, group, name)
+    try:
+        assert backlog.count() == 30
+        committer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                              "enable.auto.commit": False})
+        committer.commit(offsets=[TopicPartition(name, 0, 10), TopicPartition(name, 1, 4)],
+                         asynchronous=False)
+        committer.close()
+        assert backlog.count() == 30 - 10 - 4
+    finally:
+        backlog.close()

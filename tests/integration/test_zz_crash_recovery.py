@@ -147,3 +147,41 @@ def test_sigkill_during_a_batch_campaign_loses_nothing_and_sends_nothing_twice(
 
 def _ready(settings) -> bool:
     return workers_ready(settings.web_port)
+
+
+def test_a_scheduled_campaign_starts_on_time_after_the_worker_is_killed(
+        worker, settings, fake_apis):
+    """Launched for 30 s from now, the worker SIGKILLed while the campaign waits: the new
+    worker restores the schedule from campaign.runs and hands out nobody before send_at."""
+    import datetime as dt
+
+    from flowmail.campaign_control import all_runs
+    from flowmail.samples import campaign_launched
+    from tests.integration.helpers import end_offsets, read_topic
+    from tests.integration.test_all_event_types import commands_for
+    from tests.integration.test_campaign_control import at_mailgun, audience, launch
+    fake_apis.primary_down()
+    tag, users = audience(settings, 12)
+    send_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=30)
+    campaign = campaign_launched(f"later-{uuid.uuid4().hex[:6]}", send_at=send_at,
+                                 tags_any=[tag])
+    since = end_offsets(settings.kafka_bootstrap, "email.marketing")
+    launch(settings, campaign)
+    key = (campaign["shop"]["shop_id"], campaign["campaign_id"])
+    poll(lambda: (lambda r: len(r) == settings.partitions_domain
+                  and all(x["phase"] == "scheduled" for x in r))(all_runs(settings).get(key, [])),
+         "the campaign's runs stored, waiting")
+    _restart(worker, settings, kill=True)
+    mails = poll(lambda: (lambda m: m if len(m) == len(users) else None)(
+        at_mailgun(fake_apis, campaign, users)), "the campaign after the restart",
+        timeout_s=180)
+    assert len(mails) == len(users)
+    records = read_topic(settings.kafka_bootstrap, "email.marketing", since)
+    commands = commands_for(settings, "email.marketing", since, {campaign["event_id"]})
+    assert len(commands) == len(users)
+    handed_out = [r.timestamp()[1] for r in records
+                  if campaign["event_id"].encode() in (r.value() or b"")]
+    assert min(handed_out) >= int(send_at.timestamp() * 1000)
+    runs = all_runs(settings)[key]
+    assert {r["start_at"] for r in runs} == {int(send_at.timestamp() * 1000)}
+    assert all(r["phase"] == "done" and r["started_at"] >= r["start_at"] for r in runs)
