@@ -1,7 +1,7 @@
 """Operators' hold on campaigns: pause, resume and cancel commands, and where a campaign is.
 
 A command goes to ``campaign.control`` (Avro, keyed by campaign id) and acts on the campaign
-of the named shop only. Progress joins the runs in ``campaign.runs`` (targeted, handed to the
+of the named shop only. Progress joins the runs in the app's runs changelog (targeted, handed to the
 senders, phase, the A/B decision) with the outcomes in OpenSearch (sent, failed,
 suppressed, and per variant opens and clicks).
 """
@@ -23,7 +23,7 @@ from processors import campaign_runs as runs
 from processors.deliverability import variant_rows, variants_query
 from streams.changelog_store import read_to_end
 from streams.serde import serde
-from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_RUNS
+from streams.topics import CAMPAIGN_CONTROL, campaign_runs_changelog
 
 
 def command(settings: Settings, shop_id: str, campaign_id: str, action: str,
@@ -58,9 +58,10 @@ def all_runs(settings: Settings) -> dict[tuple[str, str], list[dict[str, Any]]]:
             latest[key] = json.loads(value)
 
     admin = Producer(producer_config(settings.kafka_bootstrap))
-    topic = admin.list_topics(CAMPAIGN_RUNS, timeout=10).topics.get(CAMPAIGN_RUNS)
+    name = campaign_runs_changelog(settings.app_id)
+    topic = admin.list_topics(name, timeout=10).topics.get(name)
     partitions = sorted(topic.partitions) if topic and not topic.error else []
-    read_to_end(settings.kafka_bootstrap, CAMPAIGN_RUNS, partitions, keep, timeout_s=60)
+    read_to_end(settings.kafka_bootstrap, name, partitions, keep, timeout_s=60)
     found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for run in latest.values():
         if run.get("phase") != "pending":

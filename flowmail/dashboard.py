@@ -16,7 +16,9 @@ from aiohttp import web
 
 from core.opensearch_client import http_session
 from core.settings import Settings
+from flowmail.campaign_control import all_runs
 from flowmail.supervisor import layout, process_count
+from processors.campaign_runs import progress
 from processors.dashboard import breaker_states, campaigns_query, query, raised, snapshot
 from streams.groups import group_lag
 from streams.partition_reader import read_partition
@@ -52,7 +54,8 @@ def gather(settings: Settings) -> dict[str, Any]:
                                                             since, None) if v[:1] == b"{"])
     out = sorted({str(a.get("key")) for a in alerts if a.get("rule") == PROVIDER_RULE}
                  ) if settings.alert_take_provider_out else []
-    return snapshot(answer, campaigns, lag, alerts, _breakers(settings), out, now)
+    runs = {key: progress(found) for key, found in all_runs(settings).items()}
+    return snapshot(answer, campaigns, lag, alerts, _breakers(settings), out, now, runs=runs)
 
 
 class Dashboard:
@@ -156,9 +159,11 @@ function render(s) {
   table("lag", ["consumer group", "behind"], Object.entries(s.lag));
   table("alerts", ["rule", "of", "rate", "threshold"],
         s.alerts.map(a => [a.rule, a.key, pct(a.rate), pct(a.threshold)]));
-  table("campaigns", ["campaign", "emails", "sent", "failed", "suppressed", "other", ""],
-        s.campaigns.map(c => [c.campaign_id, c.emails, c.sent, c.failed, c.suppressed,
-          c.other, bar(c.emails ? c.sent / c.emails : 0)]));
+  table("campaigns", ["campaign", "shop", "phase", "targeted", "handed out", "sent",
+                     "failed", "suppressed", "other", "winner", ""],
+        s.campaigns.map(c => [c.campaign_id, c.shop_id, c.phase ?? "", c.targeted ?? "",
+          c.queued ?? "", c.sent, c.failed, c.suppressed, c.other, c.winner ?? "",
+          bar(c.targeted ? c.sent / c.targeted : (c.emails ? c.sent / c.emails : 0))]));
   document.getElementById("updated").textContent =
     "updated " + new Date(s.at).toISOString().slice(11, 19) + " UTC";
   view.dataset.updates = String(Number(view.dataset.updates) + 1);

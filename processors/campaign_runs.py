@@ -1,9 +1,10 @@
 """Campaign control as pure decisions over one partition's run of a campaign.
 
 A launched campaign becomes one *run* per domain partition (the profiles of that partition),
-kept in the compacted ``campaign.runs`` changelog so that a schedule, a pause or a half-sent
-audience survives restarts and moves with the partition. A run walks its profiles in key
-order with a cursor; each turn of the router hands out what the throttle allows.
+kept in the app's compacted runs changelog (``<app id>-campaign_runs-changelog``) so that a
+schedule, a pause or a half-sent audience survives restarts and moves with the partition. A
+run walks its profiles in key order with a cursor; each turn of the router hands out what
+the throttle allows.
 
 Phases: ``scheduled`` (before ``send_at``) -> ``sending`` -> ``done``; with an A/B test
 ``testing`` (the test share, variants by weight) -> ``waiting`` (the window; one member
@@ -29,7 +30,7 @@ PASSES = ("sending", "testing", "rest")   # phases that hand out recipients
 
 
 def run_key(shop_id: str, campaign_id: str, partition: int) -> str:
-    """A run's key in ``campaign.runs``: the shop is part of it (campaign ids are the shops'
+    """A run's key in the runs changelog: the shop is part of it (campaign ids are the shops'
     own and may collide), the partition makes every key of the topic distinct."""
     return json.dumps([shop_id, campaign_id, partition])
 

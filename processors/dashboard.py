@@ -32,13 +32,43 @@ def query(now_ms: int, minutes: int = 15) -> dict[str, Any]:
 
 
 def campaigns_query(now_ms: int, hours: int = 24) -> dict[str, Any]:
-    """Campaigns with mail in the last day: each email's outcome, by status."""
+    """Campaigns with mail in the last day, per shop (campaign ids are the shops' own): each
+    email's outcome, by status."""
     return {"size": 0, "query": {"bool": {"filter": [
         _since(now_ms, hours * 60), {"exists": {"field": "campaign_id"}},
         {"terms": {"status": list(FINAL)}}]}},
-        "aggs": {"campaign": {"terms": {"field": "campaign_id", "size": 20}, "aggs": {
-            "status": {"terms": {"field": "status", "size": 20}},
-            "last": {"max": {"field": "@timestamp"}}}}}}
+        "aggs": {"shop": {"terms": {"field": "shop_id", "size": 50}, "aggs": {
+            "campaign": {"terms": {"field": "campaign_id", "size": 20}, "aggs": {
+                "status": {"terms": {"field": "status", "size": 20}},
+                "last": {"max": {"field": "@timestamp"}}}}}}}}
+
+
+def campaign_rows(campaigns: dict[str, Any], runs: dict[tuple[str, str], dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """The outcomes of each (shop, campaign) next to its runs' progress (phase, targeted,
+    handed out, winner); a campaign that has not sent yet (scheduled) shows from its runs."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for shop in campaigns.get("aggregations", {}).get("shop", {}).get("buckets", []):
+        for bucket in shop.get("campaign", {}).get("buckets", []):
+            counts = _counts(bucket)
+            done = sum(counts.values())
+            rows[(shop["key"], bucket["key"])] = {
+                "campaign_id": bucket["key"], "shop_id": shop["key"], "emails": done,
+                "sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
+                "suppressed": counts.get("suppressed", 0),
+                "other": done - counts.get("sent", 0) - counts.get("failed", 0)
+                - counts.get("suppressed", 0),
+                "last_at": int(bucket.get("last", {}).get("value") or 0)}
+    empty = {"emails": 0, "sent": 0, "failed": 0, "suppressed": 0, "other": 0, "last_at": 0}
+    for (shop_id, campaign_id), progress in runs.items():
+        if (shop_id, campaign_id) not in rows and progress["phase"] in ("done", "cancelled"):
+            continue  # finished, and nothing of it in the last day
+        row = rows.setdefault((shop_id, campaign_id), {
+            "campaign_id": campaign_id, "shop_id": shop_id, **empty})
+        row.update({"phase": progress["phase"] + (" (paused)" if progress["paused"] else ""),
+                    "targeted": progress["targeted"] if progress["counted"] else None,
+                    "queued": progress["queued"], "winner": progress["winner"]})
+    return sorted(rows.values(), key=lambda r: (-r["last_at"], r["shop_id"], r["campaign_id"]))
 
 
 def _counts(bucket: dict[str, Any]) -> dict[str, int]:
@@ -51,9 +81,11 @@ def _rate(part: int, whole: int) -> float | None:
 
 def snapshot(answer: dict[str, Any], campaigns: dict[str, Any], lag: dict[str, int],
              alerts: list[dict[str, Any]], breakers: dict[str, bool | None],
-             providers_out: list[str], now_ms: int, minutes: int = 15) -> dict[str, Any]:
+             providers_out: list[str], now_ms: int, minutes: int = 15,
+             runs: dict[tuple[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """What the page shows. ``lag``: records behind per consumer group; ``breakers``: open
-    (True), closed (False) or unknown (None) per provider, from the workers' metrics."""
+    (True), closed (False) or unknown (None) per provider, from the workers' metrics;
+    ``runs``: each campaign's progress (processors/campaign_runs.progress)."""
     aggs = answer.get("aggregations") or {}
     priorities = {}
     for bucket in aggs.get("priority", {}).get("buckets", []):
@@ -79,23 +111,13 @@ def snapshot(answer: dict[str, Any], campaigns: dict[str, Any], lag: dict[str, i
                           "failure_rate": _rate(failed, sent + failed),
                           "breaker_open": breakers.get(bucket["key"]),
                           "out": bucket["key"] in providers_out})
-    running = []
-    for bucket in campaigns.get("aggregations", {}).get("campaign", {}).get("buckets", []):
-        counts = _counts(bucket)
-        done = sum(counts.values())
-        running.append({"campaign_id": bucket["key"], "emails": done,
-                        "sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
-                        "suppressed": counts.get("suppressed", 0),
-                        "other": done - counts.get("sent", 0) - counts.get("failed", 0)
-                        - counts.get("suppressed", 0),
-                        "last_at": int(bucket.get("last", {}).get("value") or 0)})
     return {"at": now_ms, "minutes": minutes, "priorities": priorities, "series": series,
             "latency": latency, "providers": providers, "lag": lag,
             "lag_total": sum(lag.values()),
             "alerts": [{"rule": a.get("rule"), "key": a.get("key"), "rate": a.get("rate"),
                         "threshold": a.get("threshold"), "since": a.get("at")}
                        for a in alerts],
-            "campaigns": running,
+            "campaigns": campaign_rows(campaigns, runs or {}),
             "sent_total": sum(p["sent"] for p in priorities.values())}
 
 

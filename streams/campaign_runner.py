@@ -1,7 +1,7 @@
 """The campaign runs of the partitions a router holds: schedule, throttle, pause/resume/cancel
 and the A/B test, advanced a step at each turn of the router's loop.
 
-A launch copied to partition P (``campaign.fanout``) becomes P's run in ``campaign.runs``
+A launch copied to partition P (``campaign.fanout``) becomes P's run in the app's runs changelog
 (a ``ChangelogStore``: restored when P is assigned, written through with every step), so a
 campaign scheduled for tomorrow holds no thread, no timer and no uncommitted record: the
 fan-out record is committed at once, and whoever holds P when ``send_at`` comes starts it.
@@ -43,7 +43,7 @@ from streams.batch_sender import sender_group
 from streams.changelog_store import ChangelogStore, read_to_end
 from streams.groups import Backlog
 from streams.serde import Serde
-from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_RUNS
+from streams.topics import CAMPAIGN_CONTROL, campaign_runs_changelog
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class CampaignRunner:
         self.app_id = settings.app_id.encode()
         self.unsubscribe_secret = settings.unsubscribe_secret.encode()
         self.key_secret = settings.pseudonym_secret.encode()
-        self.store = ChangelogStore(settings.kafka_bootstrap, CAMPAIGN_RUNS, producer,
+        self.runs_topic = campaign_runs_changelog(settings.app_id)
+        self.store = ChangelogStore(settings.kafka_bootstrap, self.runs_topic, producer,
                                     settings.state_dir)
         self.active: dict[str, dict[str, Any]] = {}   # run key -> run, of held partitions
         self._events: dict[str, dict[str, Any]] = {}  # launch event id -> decoded launch
@@ -297,7 +298,7 @@ class CampaignRunner:
                     run["shop_id"], run["campaign_id"], run["event_id"]):
                 found[:] = [r for r in found if r["partition"] != other["partition"]] + [other]
 
-        read_to_end(self.settings.kafka_bootstrap, CAMPAIGN_RUNS, range(self.partitions),
+        read_to_end(self.settings.kafka_bootstrap, self.runs_topic, range(self.partitions),
                     keep, timeout_s=30)
         now = int(time.time() * 1000)
         if not runs.ready_to_decide(found, self.partitions, now):

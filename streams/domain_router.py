@@ -26,6 +26,7 @@ from core.avro import SchemaRegistry
 from core.catalogue import DOMAIN_TOPICS, topics_of
 from core.settings import Settings
 from core.vocab import Priority
+from processors.campaign_runs import validate_control
 from processors.commands import EmailCommand
 from processors.keys import recipient_key
 from processors.profiles import lookup, profile_from_user_created, profile_key
@@ -187,8 +188,14 @@ class DomainRouter(LoopStage):
 
     async def _command(self, record: SourceRecord) -> None:
         """A command as published is copied to every partition; this app's copies act."""
-        if origin(record) is None:
-            await self.dead.attempt(record, STAGE, lambda: self.campaigns.broadcast(record))
+        if origin(record) is None:  # checked once here: a bad one is one dead letter
+
+            def copy() -> bool:
+                validate_control(self.serdes[CAMPAIGN_CONTROL].decode(record.value))
+                self.campaigns.broadcast(record)
+                return True
+
+            await self.dead.attempt(record, STAGE, copy)
             return
         if not self._own_copy(record):
             return

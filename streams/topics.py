@@ -24,7 +24,6 @@ SUPPRESSIONS = "email.suppressions"
 PROFILES = "user.profiles"
 CAMPAIGN_FANOUT = "campaign.fanout"
 CAMPAIGN_CONTROL = "campaign.control"
-CAMPAIGN_RUNS = "campaign.runs"
 SEEN_TOKENS = "webhooks.seen_tokens"
 ANOMALY_COUNTS = "email.anomaly_counts"
 COMMAND_SUBJECT = "email.command-value"
@@ -54,6 +53,12 @@ def ledger_table(priority: Priority) -> str:
 def ledger_changelog(app_id: str, priority: Priority) -> str:
     """Faust names a table's changelog ``<app id>-<table>-changelog``."""
     return f"{app_id}-{ledger_table(priority)}-changelog"
+
+
+def campaign_runs_changelog(app_id: str) -> str:
+    """The runs are an app's state, like its ledgers: two apps on one cluster (blue/green, a
+    benchmark) each keep their own."""
+    return f"{app_id}-campaign_runs-changelog"
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -100,7 +105,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   "pause, resume, cancel and A/B winners of campaigns, keyed by campaign id "
                   "(copied to every partition by the router)",
                   subject=f"{CAMPAIGN_CONTROL}-value", retention_ms=retention),
-        TopicSpec(CAMPAIGN_RUNS, settings.partitions_domain,
+        TopicSpec(campaign_runs_changelog(settings.app_id), settings.partitions_domain,
                   "campaign runs changelog: schedule, phase, cursor and counts per partition",
                   compacted=True),
     ]

@@ -199,3 +199,40 @@ def test_an_ab_test_sends_the_rest_the_variant_people_clicked(
     assert decision["figures"]["A"]["clicked"] == 0
     assert decision["figures"]["A"]["sent"] == len(by_variant["A"])
     assert found["phase"] == "done" and found["targeted"] == len(users)
+
+
+def test_bad_commands_and_bad_plans_are_dead_lettered_once_with_their_reason(
+        worker, settings):
+    """A command nobody can act on and a launch whose plan is impossible: one dead letter
+    each (not one per partition), with the reason and the source; nothing else happens."""
+    import datetime as dt
+
+    from core.avro import registry
+    from tests.integration.helpers import end_offsets, headers_of, produce_raw, read_topic
+    since = end_offsets(settings.kafka_bootstrap, "email.dlq")
+    control = {"event_id": str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC),
+               "schema_version": 1, "shop_id": SHOP, "campaign_id": "c-bad",
+               "action": "explode", "variant_id": None, "reason": None, "figures_json": None}
+    bad_action = produce_raw(settings.kafka_bootstrap, "campaign.control",
+                             registry().encode("campaign.control-value", control), b"c-bad")
+    garbage = produce_raw(settings.kafka_bootstrap, "campaign.control", b"\x00\x00\x00\x00",
+                          b"c-bad")
+    impossible = campaign_launched(f"bad-{uuid.uuid4().hex[:6]}", throttle_per_minute=0)
+    launch(settings, impossible)
+
+    def letters() -> list[dict] | None:
+        found = [headers_of(r) for r in read_topic(settings.kafka_bootstrap, "email.dlq",
+                                                   since)]
+        found = [h for h in found if h["flowmail.source_topic"] in
+                 ("campaign.control", "campaign.launched")]
+        return found if len(found) >= 3 else None
+
+    found = poll(letters, "three dead letters")
+    by_offset = {(h["flowmail.source_topic"], int(h["flowmail.source_partition"]),
+                  int(h["flowmail.source_offset"])): h["flowmail.reason"] for h in found}
+    assert by_offset[("campaign.control", *bad_action)] == "schema_mismatch"
+    assert by_offset[("campaign.control", *garbage)] == "undecodable"
+    assert [h["flowmail.reason"] for h in found
+            if h["flowmail.source_topic"] == "campaign.launched"] == ["schema_mismatch"]
+    assert len(found) == 3  # the bad command was not copied to every partition first
+    assert (SHOP, impossible["campaign_id"]) not in all_runs(settings)

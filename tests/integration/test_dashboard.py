@@ -46,10 +46,12 @@ def test_the_dashboard_shows_the_mail_and_updates_while_it_flows(worker, setting
         poll(lambda: [s for s, _ in statuses(settings, campaign)].count("sent") == 3,
              "the campaign's three emails sent")
 
-        row = poll(lambda: (lambda r: r if r and r[0][2] == "3" else None)(
-            page.evaluate(CAMPAIGN_ROW % campaign["campaign_id"])),
-            "the campaign on the page with its three emails sent")
-        assert row[0][1] == "3" and row[0][3] == "0"  # emails, sent, failed
+        # campaign, shop, phase, targeted, handed out, sent, failed, ...
+        row = poll(lambda: (lambda r: r if r and r[0][5] == "3" and r[0][2] == "done"
+                            else None)(page.evaluate(CAMPAIGN_ROW % campaign["campaign_id"])),
+            "the campaign on the page, done, with its three emails sent")
+        assert row[0][1] == campaign["shop"]["shop_id"]
+        assert row[0][3] == "3" and row[0][4] == "3" and row[0][6] == "0"
         # it moved without a reload: more sent than when the page opened, and more updates
         poll(lambda: int(page.evaluate(
             "Number(document.getElementById('sent-total').textContent)")) >= first + 6,

@@ -152,7 +152,7 @@ def _ready(settings) -> bool:
 def test_a_scheduled_campaign_starts_on_time_after_the_worker_is_killed(
         worker, settings, fake_apis):
     """Launched for 30 s from now, the worker SIGKILLed while the campaign waits: the new
-    worker restores the schedule from campaign.runs and hands out nobody before send_at."""
+    worker restores the schedule from the runs changelog and hands out nobody before send_at."""
     import datetime as dt
 
     from flowmail.campaign_control import all_runs

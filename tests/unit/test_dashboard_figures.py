@@ -18,9 +18,9 @@ ANSWER = {"aggregations": {
         "50.0": 120.0, "95.0": 200.0, "99.0": 240.0}}}]}},
     "provider": {"buckets": [{"key": "smtp", **_statuses(sent=930, failed=3, deferred=7)}]},
 }}
-CAMPAIGNS = {"aggregations": {"campaign": {"buckets": [
+CAMPAIGNS = {"aggregations": {"shop": {"buckets": [{"key": "shop-1", "campaign": {"buckets": [
     {"key": "sale", **_statuses(sent=8, suppressed=1, skipped_duplicate=1),
-     "last": {"value": 5.0}}]}}}
+     "last": {"value": 5.0}}]}}]}}}
 
 
 def test_the_snapshot_adds_up():
@@ -33,8 +33,9 @@ def test_the_snapshot_adds_up():
                                   "failure_rate": round(10 / 940, 4), "breaker_open": False,
                                   "out": False}]
     assert shot["lag_total"] == 15
-    assert shot["campaigns"] == [{"campaign_id": "sale", "emails": 10, "sent": 8, "failed": 0,
-                                  "suppressed": 1, "other": 1, "last_at": 5}]
+    assert shot["campaigns"] == [{"campaign_id": "sale", "shop_id": "shop-1", "emails": 10,
+                                  "sent": 8, "failed": 0, "suppressed": 1, "other": 1,
+                                  "last_at": 5}]
     assert snapshot({}, {}, {}, [], {}, [], 0)["sent_total"] == 0  # nothing indexed yet
     assert query(60_000)["query"]["bool"]["filter"][0]["range"]["@timestamp"]["gte"] == -840_000
 
@@ -48,3 +49,21 @@ def test_alerts_raised_and_breakers_open():
     text = ('flowmail_provider_breaker_open{provider="sendgrid"} 1.0\n'
             'flowmail_provider_breaker_open{provider="smtp"} 0.0\n# HELP x\n')
     assert breaker_states(text) == {"sendgrid": True, "smtp": False}
+
+
+def test_campaign_rows_join_the_runs_progress_and_show_scheduled_campaigns():
+    from processors.dashboard import campaign_rows
+    progress = {"phase": "sending", "paused": True, "targeted": 20, "counted": True,
+                "queued": 12, "winner": None}
+    later = {**progress, "phase": "scheduled", "paused": False, "targeted": 0,
+             "counted": False, "queued": 0}
+    finished = {**progress, "phase": "done", "paused": False}
+    rows = campaign_rows(CAMPAIGNS, {("shop-1", "sale"): progress,
+                                     ("shop-2", "sale"): later,    # same id, other shop
+                                     ("shop-2", "old"): finished})  # nothing in the last day
+    assert [(r["shop_id"], r["campaign_id"]) for r in rows] == [("shop-1", "sale"),
+                                                                 ("shop-2", "sale")]
+    assert rows[0]["phase"] == "sending (paused)" and rows[0]["targeted"] == 20
+    assert rows[0]["sent"] == 8 and rows[0]["queued"] == 12
+    assert rows[1]["phase"] == "scheduled" and rows[1]["targeted"] is None
+    assert rows[1]["sent"] == 0
