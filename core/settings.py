@@ -170,6 +170,9 @@ class Settings:
                                   default="")
     alert_slack_url: str = _doc("Slack-compatible incoming webhook for anomaly alerts (secret: "
                                 "the URL is the credential).", default="", repr=False)
+    alert_pause_campaigns: bool = _doc("A campaign whose bounce- or complaint-rate alert is "
+                                       "raised is paused (an operator resumes it).",
+                                       default=True)
     alert_take_provider_out: bool = _doc("While a provider's failure-rate alert is raised, the "
                                          "chains skip it (if another provider is left).",
                                          default=True)

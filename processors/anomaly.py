@@ -26,7 +26,7 @@ MINUTE_MS = 60_000
 @dataclass(frozen=True)
 class Rule:
     name: str
-    dimension: str             # a DeliveryEvent field: provider, shop_id, recipient_domain, ...
+    dimension: str             # a DeliveryEvent attribute: provider, shop_id, campaign, ...
     bad: frozenset[str]
     base: frozenset[str]
     threshold: float
@@ -40,9 +40,9 @@ def default_rules(bounce_rate: float = 0.05, complaint_rate: float = 0.001,
     sent = frozenset({"sent"})
     rules = [Rule("bounce_rate", dimension, frozenset({"bounced"}), sent, bounce_rate,
                   min_sample)
-             for dimension in ("provider", "shop_id", "recipient_domain", "campaign_id")]
+             for dimension in ("provider", "shop_id", "recipient_domain", "campaign")]
     rules += [Rule("complaint_rate", dimension, frozenset({"complained"}), sent,
-                   complaint_rate, min_sample * 10) for dimension in ("shop_id", "campaign_id")]
+                   complaint_rate, min_sample * 10) for dimension in ("shop_id", "campaign")]
     rules.append(Rule("provider_failure_rate", "provider", frozenset({"failed", "deferred"}),
                       frozenset({"sent", "failed", "deferred"}), failure_rate, min_sample))
     return rules

@@ -35,6 +35,23 @@ def run_key(shop_id: str, campaign_id: str, partition: int) -> str:
     return json.dumps([shop_id, campaign_id, partition])
 
 
+def campaign_of(alert: dict[str, Any]) -> tuple[str, str] | None:
+    """(shop, campaign) of a raised bounce or complaint alert on a campaign (its key is
+    ``<shop>/<campaign>``), which pauses it; None for any other alert."""
+    if (alert.get("state") != "raised" or alert.get("dimension") != "campaign"
+            or alert.get("rule") not in ("bounce_rate", "complaint_rate")):
+        return None
+    shop_id, _, campaign_id = str(alert.get("key", "")).partition("/")
+    return (shop_id, campaign_id) if shop_id and campaign_id else None
+
+
+def pause_command(shop_id: str, campaign_id: str, reason: str, event_id: str,
+                  occurred_at: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "occurred_at": occurred_at, "schema_version": 1,
+            "shop_id": shop_id, "campaign_id": campaign_id, "action": "pause",
+            "variant_id": None, "reason": reason, "figures_json": None}
+
+
 def validate_control(event: dict[str, Any]) -> None:
     """An operator's command: a known action for a named campaign of a named shop."""
     action = event.get("action")

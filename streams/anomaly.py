@@ -26,6 +26,7 @@ from core.avro import registry
 from core.kafka_config import client_config
 from core.settings import Settings
 from processors.anomaly import Partial, Rule, Windows, default_rules, evaluate, message
+from processors.campaign_runs import campaign_of, pause_command
 from processors.operator_events import (
     ALERT_TOPIC,
     alert_event,
@@ -38,7 +39,7 @@ from streams.batch_io import BatchProducer
 from streams.batch_loop import BatchLoop, LoopStage
 from streams.partition_reader import read_partition
 from streams.serde import serde
-from streams.topics import ALERTS, ANOMALY_COUNTS
+from streams.topics import ALERTS, ANOMALY_COUNTS, CAMPAIGN_CONTROL
 
 if TYPE_CHECKING:
     from streams.batch_io import SourceRecord
@@ -65,6 +66,7 @@ class AnomalyDetector(LoopStage):
         self._idle: asyncio.Task[None] | None = None
         self.alert_emails = operators(settings.alert_emails)
         self.ops_alerts = serde(settings, registry(), ALERT_TOPIC)
+        self.controls = serde(settings, registry(), CAMPAIGN_CONTROL)
         self.shop = operator_shop_of(settings)
         self.report_sent: dt.date | None = None
         self.held: set[int] = set()  # the one process holding it sums, and sends the report
@@ -161,10 +163,26 @@ class AnomalyDetector(LoopStage):
                 self.producer.produce(ALERT_TOPIC, alert["id"].encode(), self.ops_alerts.encode(
                     alert_event(self.settings.app_id, alert, message(alert), self.alert_emails,
                                 self.shop), check=True))
+            self._pause_if_campaign(alert)
         await self.producer.flush()  # on email.alerts before anyone is told
         for alert in alerts:
             log.warning("anomaly %s", message(alert))
             await self._tell(alert)
+
+    def _pause_if_campaign(self, alert: dict[str, Any]) -> None:
+        """A rule that acts: a campaign bouncing or drawing complaints past its threshold is
+        paused (the router hands out no more of it) until an operator resumes it."""
+        found = campaign_of(alert) if self.settings.alert_pause_campaigns else None
+        if found is None:
+            return
+        shop_id, campaign_id = found
+        command = pause_command(shop_id, campaign_id, f"alert {alert['id']}: {message(alert)}",
+                                f"pause-{alert['id']}-{alert.get('at')}",
+                                dt.datetime.now(dt.UTC))
+        self.producer.produce(CAMPAIGN_CONTROL, campaign_id.encode(),
+                              self.controls.encode(command))
+        log.warning("campaign %s of shop %s paused by alert %s", campaign_id, shop_id,
+                    alert["id"])
 
     async def _tell(self, alert: dict[str, Any]) -> None:
         """The channels; a channel that fails is logged (the alert is on email.alerts)."""

@@ -236,3 +236,55 @@ def test_bad_commands_and_bad_plans_are_dead_lettered_once_with_their_reason(
             if h["flowmail.source_topic"] == "campaign.launched"] == ["schema_mismatch"]
     assert len(found) == 3  # the bad command was not copied to every partition first
     assert (SHOP, impossible["campaign_id"]) not in all_runs(settings)
+
+
+def test_a_campaign_bouncing_past_its_threshold_is_paused_by_the_alert(
+        worker, settings, fake_apis):
+    """A rule that acts: the providers report 8 % of a campaign's mail bounced; the anomaly
+    detector raises the campaign's bounce alert and pauses that campaign (of that shop)."""
+    from confluent_kafka import Producer
+
+    from core.avro import registry
+    from core.kafka_config import producer_config
+    from core.vocab import DeliveryStatus
+    from processors.commands import DeliveryEvent
+    from tests.integration.helpers import end_offsets, read_topic
+    tag, users = audience(settings, 20)
+    campaign = campaign_launched(f"bnc-{uuid.uuid4().hex[:6]}", throttle_per_minute=30,
+                                 tags_any=[tag])
+    cid = campaign["campaign_id"]
+    since = end_offsets(settings.kafka_bootstrap, "campaign.control")
+    launch(settings, campaign)
+    poll(lambda: at_mailgun(fake_apis, campaign, users), "the first email", timeout_s=120)
+    producer = Producer(producer_config(settings.kafka_bootstrap))
+    for index, outcome in enumerate(["sent"] * 150 + ["bounced"] * 13):
+        key = uuid.uuid4().hex[:40]
+        event = DeliveryEvent(
+            event_id=uuid.uuid4().hex, status=DeliveryStatus(outcome), idempotency_key=key,
+            command_id="", email_type="marketing_campaign", priority="marketing",
+            locale="en", shop_id=SHOP, recipient_key=f"r{index:031d}",
+            recipient_domain="example.org", attempt=0 if outcome == "bounced" else 1,
+            source_event_id="", occurred_at=int(time.time() * 1000), provider="mailgun",
+            campaign_id=cid, variant="A")
+        producer.produce("email.delivery", key=key.encode(), value=registry().encode(
+            "email.delivery-value", event.to_record(), check=False))
+    assert producer.flush(30) == 0
+
+    poll(lambda: (lambda r: len(r) == settings.partitions_domain
+                  and all(x["paused"] for x in r))(runs_of(settings, SHOP, cid)),
+         "the campaign paused by its bounce alert", timeout_s=90)
+    pauses = [registry().decode("campaign.control-value", r.value())
+              for r in read_topic(settings.kafka_bootstrap, "campaign.control", since)]
+    [reason] = {p["reason"] for p in pauses if p["campaign_id"] == cid}
+    assert reason.startswith(f"alert bounce_rate/campaign/{SHOP}/{cid}")
+
+    def drained() -> int | None:
+        handed = sum(r["queued"] for r in runs_of(settings, SHOP, cid))
+        sent = len(at_mailgun(fake_apis, campaign, users))
+        return sent if sent == handed else None
+
+    held = poll(drained, "what was handed out before the pause, sent")
+    stays(lambda: len(at_mailgun(fake_apis, campaign, users)) == held,
+          "nothing more is sent while paused", 3.0)
+    assert held < len(users)
+    cli("cancel", "--shop", SHOP, "--campaign", cid)

@@ -142,3 +142,31 @@ def test_progress_sums_the_partitions():
     summary = runs.progress(parts)
     assert summary["targeted"] == 15 and summary["queued"] == 9 and summary["counted"]
     assert summary["phase"] == "sending"
+
+
+def test_a_raised_bounce_or_complaint_alert_on_a_campaign_names_what_to_pause():
+    alert = {"state": "raised", "dimension": "campaign", "rule": "bounce_rate",
+             "key": "shop-042/winter/2026"}
+    assert runs.campaign_of(alert) == ("shop-042", "winter/2026")
+    assert runs.campaign_of({**alert, "rule": "complaint_rate"}) == ("shop-042", "winter/2026")
+    assert runs.campaign_of({**alert, "state": "cleared"}) is None
+    assert runs.campaign_of({**alert, "dimension": "shop_id", "key": "shop-042"}) is None
+    assert runs.campaign_of({**alert, "rule": "provider_failure_rate"}) is None
+    assert runs.campaign_of({**alert, "key": "no-campaign"}) is None
+
+
+def test_the_anomaly_rules_count_a_campaign_per_shop():
+    from core.vocab import DeliveryStatus
+    from processors.anomaly import count, default_rules
+    from processors.commands import DeliveryEvent
+
+    def event(shop):
+        return DeliveryEvent(event_id="e", status=DeliveryStatus.SENT, idempotency_key="k",
+                             command_id="", email_type="marketing_campaign",
+                             priority="marketing", locale="en", shop_id=shop,
+                             recipient_key="r", recipient_domain="example.org", attempt=1,
+                             source_event_id="", occurred_at=NOW, campaign_id="sale")
+    counted = count([event("shop-1"), event("shop-2"), event("shop-2")], default_rules())
+    assert {key: sum(m["sent"] for m in minutes.values())
+            for key, minutes in counted["campaign"].items()} == {"shop-1/sale": 1,
+                                                                 "shop-2/sale": 2}
