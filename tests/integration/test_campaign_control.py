@@ -23,6 +23,7 @@ from processors.campaign_runs import in_test_share
 from processors.keys import idempotency_key
 from tests.integration.helpers import free_port, outbox, poll
 from tests.integration.test_all_event_types import fresh_user
+from tests.integration.test_webhooks import _start as start_webhooks
 
 SHOP = "shop-042"  # the samples' shop
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17"
@@ -61,6 +62,13 @@ def runs_of(settings, shop_id: str, campaign_id: str) -> list[dict]:
     return all_runs(settings).get((shop_id, campaign_id), [])
 
 
+def drained(settings, fake_apis, campaign: dict, users: list[dict]) -> int | None:
+    """Everything handed to the senders has been sent: the count at rest."""
+    handed = sum(r["queued"] for r in runs_of(settings, SHOP, campaign["campaign_id"]))
+    sent = len(at_mailgun(fake_apis, campaign, users))
+    return sent if sent == handed else None
+
+
 def cli(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "flowmail", "campaign", *args],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ))
@@ -94,13 +102,8 @@ def test_a_throttled_campaign_is_paused_resumed_and_cancelled_by_its_own_shop_on
                   and all(x["paused"] for x in r))(runs_of(settings, SHOP, cid)),
          "every partition's run paused")
 
-    def drained() -> int | None:
-        """Everything handed to the senders has been sent: the count at rest."""
-        handed = sum(r["queued"] for r in runs_of(settings, SHOP, cid))
-        sent = len(at_mailgun(fake_apis, campaign, users))
-        return sent if sent == handed else None
-
-    held = poll(drained, "what was handed out before the pause, sent")
+    held = poll(lambda: drained(settings, fake_apis, campaign, users),
+                "what was handed out before the pause, sent")
     # at 60 a minute, three seconds would have sent three more
     stays(lambda: len(at_mailgun(fake_apis, campaign, users)) == held,
           "nothing more is sent while paused", 3.0)
@@ -111,7 +114,8 @@ def test_a_throttled_campaign_is_paused_resumed_and_cancelled_by_its_own_shop_on
     cli("cancel", "--shop", SHOP, "--campaign", cid)
     poll(lambda: all(r["phase"] == "cancelled" for r in runs_of(settings, SHOP, cid)),
          "every partition's run cancelled")
-    final = poll(drained, "what was handed out before the cancel, sent")
+    final = poll(lambda: drained(settings, fake_apis, campaign, users),
+                 "what was handed out before the cancel, sent")
     stays(lambda: len(at_mailgun(fake_apis, campaign, users)) == final,
           "nothing more is sent once cancelled", 3.0)
     assert held + 2 <= final < len(users)
@@ -132,23 +136,11 @@ def tracking(stack, settings) -> Iterator[str]:
     """`flowmail webhooks`: where the tracked links of the emails lead."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(settings.home / "logs" / "test-tracking.log", "ab")  # closed at teardown
-    process = subprocess.Popen([sys.executable, "-m", "flowmail", "webhooks"], stdout=log,
-                               stderr=subprocess.STDOUT,
-                               env={**os.environ, "FLOWMAIL_WEBHOOK_PORT": str(port)})
-
-    def ready() -> bool:
-        assert process.poll() is None, f"webhooks exited with {process.returncode}"
-        try:
-            return requests.get(f"{url}/ready", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    poll(ready, "the webhook service", timeout_s=90)
+    process = start_webhooks({**os.environ, "FLOWMAIL_WEBHOOK_PORT": str(port)},
+                             settings.home / "logs" / "test-tracking.log", url)
     yield url
     process.terminate()
     process.wait(timeout=30)
-    log.close()
 
 
 def test_an_ab_test_sends_the_rest_the_variant_people_clicked(
@@ -278,12 +270,8 @@ def test_a_campaign_bouncing_past_its_threshold_is_paused_by_the_alert(
     [reason] = {p["reason"] for p in pauses if p["campaign_id"] == cid}
     assert reason.startswith(f"alert bounce_rate/campaign/{SHOP}/{cid}")
 
-    def drained() -> int | None:
-        handed = sum(r["queued"] for r in runs_of(settings, SHOP, cid))
-        sent = len(at_mailgun(fake_apis, campaign, users))
-        return sent if sent == handed else None
-
-    held = poll(drained, "what was handed out before the pause, sent")
+    held = poll(lambda: drained(settings, fake_apis, campaign, users),
+                "what was handed out before the pause, sent")
     stays(lambda: len(at_mailgun(fake_apis, campaign, users)) == held,
           "nothing more is sent while paused", 3.0)
     assert held < len(users)
