@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from typing import Any
 
 from confluent_kafka import Producer
@@ -29,9 +28,7 @@ from streams.topics import CAMPAIGN_CONTROL, campaign_runs_changelog
 def command(settings: Settings, shop_id: str, campaign_id: str, action: str,
             reason: str | None = None) -> str:
     """Publish ``action`` for the shop's campaign, acknowledged by Kafka; its event id."""
-    event = {"event_id": str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC),
-             "schema_version": 1, "shop_id": shop_id, "campaign_id": campaign_id,
-             "action": action, "variant_id": None, "reason": reason, "figures_json": None}
+    event = runs.control_event(shop_id, campaign_id, action, reason)
     if action not in runs.ACTIONS:
         raise ValueError(f"action must be one of {', '.join(runs.ACTIONS)}")
     runs.validate_control(event)

@@ -14,8 +14,10 @@ decides for every partition) -> ``rest`` (everybody else, the winner) -> ``done`
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,11 +47,16 @@ def campaign_of(alert: dict[str, Any]) -> tuple[str, str] | None:
     return (shop_id, campaign_id) if shop_id and campaign_id else None
 
 
-def pause_command(shop_id: str, campaign_id: str, reason: str, event_id: str,
-                  occurred_at: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "occurred_at": occurred_at, "schema_version": 1,
-            "shop_id": shop_id, "campaign_id": campaign_id, "action": "pause",
-            "variant_id": None, "reason": reason, "figures_json": None}
+def control_event(shop_id: str, campaign_id: str, action: str, reason: str | None = None,
+                  decision: dict[str, Any] | None = None, event_id: str | None = None
+                  ) -> dict[str, Any]:
+    """A ``campaign.control`` record: an operator's command, an alert's pause or the A/B
+    decision (``decision``: its winner, reason and figures)."""
+    return {"event_id": event_id or str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC),
+            "schema_version": 1, "shop_id": shop_id, "campaign_id": campaign_id,
+            "action": action, "variant_id": decision["winner"] if decision else None,
+            "reason": decision["reason"] if decision else reason,
+            "figures_json": json.dumps(decision) if decision else None}
 
 
 def validate_control(event: dict[str, Any]) -> None:

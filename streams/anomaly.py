@@ -26,7 +26,7 @@ from core.avro import registry
 from core.kafka_config import client_config
 from core.settings import Settings
 from processors.anomaly import Partial, Rule, Windows, default_rules, evaluate, message
-from processors.campaign_runs import campaign_of, pause_command
+from processors.campaign_runs import campaign_of, control_event
 from processors.operator_events import (
     ALERT_TOPIC,
     alert_event,
@@ -176,9 +176,9 @@ class AnomalyDetector(LoopStage):
         if found is None:
             return
         shop_id, campaign_id = found
-        command = pause_command(shop_id, campaign_id, f"alert {alert['id']}: {message(alert)}",
-                                f"pause-{alert['id']}-{alert.get('at')}",
-                                dt.datetime.now(dt.UTC))
+        command = control_event(shop_id, campaign_id, "pause",
+                                f"alert {alert['id']}: {message(alert)}",
+                                event_id=f"pause-{alert['id']}-{alert.get('at')}")
         self.producer.produce(CAMPAIGN_CONTROL, campaign_id.encode(),
                               self.controls.encode(command))
         log.warning("campaign %s of shop %s paused by alert %s", campaign_id, shop_id,

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -273,12 +271,8 @@ class CampaignRunner:
             return
         if decision is None:
             return
-        event = {"event_id": str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC),
-                 "schema_version": 1, "shop_id": run["shop_id"],
-                 "campaign_id": run["campaign_id"], "action": runs.WINNER,
-                 "variant_id": decision["winner"], "reason": decision["reason"],
-                 "figures_json": json.dumps(decision)}
-        value = self.controls.encode(event)
+        value = self.controls.encode(runs.control_event(
+            run["shop_id"], run["campaign_id"], runs.WINNER, decision=decision))
         for partition in range(self.partitions):
             self.producer.produce(CAMPAIGN_CONTROL, run["campaign_id"].encode(), value,
                                   [(APP_HEADER, self.app_id)], partition=partition)

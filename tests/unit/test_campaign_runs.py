@@ -170,3 +170,15 @@ def test_the_anomaly_rules_count_a_campaign_per_shop():
     assert {key: sum(m["sent"] for m in minutes.values())
             for key, minutes in counted["campaign"].items()} == {"shop-1/sale": 1,
                                                                  "shop-2/sale": 2}
+
+
+def test_every_control_record_fits_its_schema():
+    from core.avro import registry
+    decision = runs.decide(["A", "B"], {"A": runs.VariantResult("A", 10, 1, 1)}, "click_rate", 1)
+    for event in (runs.control_event("shop-042", "c1", "pause", "copy typo"),
+                  runs.control_event("shop-042", "c1", runs.WINNER, decision=decision)):
+        back = registry().decode("campaign.control-value",
+                                 registry().encode("campaign.control-value", event))
+        runs.validate_control(back)
+    assert back["variant_id"] == "A" and back["reason"] == "best_metric"
+    assert back["figures_json"] and '"figures"' in back["figures_json"]
