@@ -97,3 +97,13 @@ def http_session(settings: Settings) -> requests.Session:
                                                settings.opensearch_aws_region,
                                                settings.opensearch_aws_service)
     return session
+
+
+def search_events(settings: Settings, body: dict[str, Any], timeout: float = 30.0
+                  ) -> requests.Response:
+    """One search over every analytics index (``<prefix>-*``; none yet is no error); the
+    caller decides what a status other than 200 means to it."""
+    return http_session(settings).post(
+        f"{settings.opensearch_url.rstrip('/')}/{settings.index_prefix}-*/_search",
+        params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+        json=body, timeout=timeout)

@@ -16,10 +16,9 @@ from confluent_kafka import Producer
 
 from core.avro import registry
 from core.kafka_config import producer_config
-from core.opensearch_client import http_session
 from core.settings import Settings
 from processors import campaign_runs as runs
-from processors.deliverability import variant_rows, variants_query
+from streams.campaign_runner import variant_results
 from streams.changelog_store import read_to_end
 from streams.serde import serde
 from streams.topics import CAMPAIGN_CONTROL, campaign_runs_changelog
@@ -74,12 +73,8 @@ def status(settings: Settings, shop_id: str, campaign_id: str) -> dict[str, Any]
         return None
     summary = runs.progress(found)
     since = min(r.get("started_at") or r["start_at"] for r in found)
-    answer = http_session(settings).post(
-        f"{settings.opensearch_url.rstrip('/')}/{settings.index_prefix}-*/_search",
-        params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-        json=variants_query(shop_id, campaign_id, since), timeout=30)
-    answer.raise_for_status()
-    variants = {name: row.as_dict() for name, row in variant_rows(answer.json()).items()}
+    variants = {name: row.as_dict()
+                for name, row in variant_results(settings, shop_id, campaign_id, since).items()}
     totals = {name: sum(v[name] for v in variants.values())
               for name in ("sent", "failed", "suppressed", "bounced", "opened", "clicked")}
     return {"shop_id": shop_id, "campaign_id": campaign_id, **summary, **totals,

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-from core.opensearch_client import http_session
+from core.opensearch_client import search_events
 from core.settings import Settings
 from processors.deliverability import DIMENSIONS, query, rows
 
@@ -46,10 +46,7 @@ def deliverability(settings: Settings, since: str, until: str = "now",
     since_ms, until_ms = moment(since, now_ms), moment(until, now_ms)
     if since_ms >= until_ms:
         raise ReportError("--since must be before --until")
-    answer = http_session(settings).post(
-        f"{settings.opensearch_url.rstrip('/')}/{settings.index_prefix}-*/_search",
-        params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-        json=query(since_ms, until_ms, shop_id), timeout=60)
+    answer = search_events(settings, query(since_ms, until_ms, shop_id), timeout=60)
     if answer.status_code != 200:
         raise ReportError(f"OpenSearch answered {answer.status_code}: {answer.text[:300]}")
     found = rows(answer.json())

@@ -28,13 +28,13 @@ from typing import Any
 import requests
 from confluent_kafka import KafkaException
 
-from core.opensearch_client import http_session
+from core.opensearch_client import search_events
 from core.settings import Settings
 from core.vocab import Priority
 from processors import campaign_runs as runs
 from processors.campaigns import choose_variant, matches
 from processors.commands import EmailCommand
-from processors.deliverability import variant_rows, variants_query
+from processors.deliverability import Row, variant_rows, variants_query
 from processors.routing import fan_out_campaign
 from streams.batch_io import BatchProducer, SourceRecord
 from streams.batch_sender import sender_group
@@ -52,6 +52,15 @@ DECIDE_EVERY_S = 2.0     # how often a waiting A/B test's runs are read
 BACKLOG_EVERY_S = 1.0    # how often the marketing senders' backlog is asked
 
 Publish = Callable[[list[EmailCommand]], None]
+
+
+def variant_results(settings: Settings, shop_id: str, campaign_id: str, since_ms: int
+                    ) -> dict[str, Row]:
+    """Each variant's outcomes since the campaign began (the A/B decision, the status);
+    raises ``requests.RequestException`` when OpenSearch does not answer."""
+    answer = search_events(settings, variants_query(shop_id, campaign_id, since_ms))
+    answer.raise_for_status()
+    return variant_rows(answer.json())
 
 
 def origin(record: SourceRecord) -> bytes | None:
@@ -298,12 +307,7 @@ class CampaignRunner:
         if not runs.ready_to_decide(found, self.partitions, now):
             return None
         since = min(r["started_at"] or r["start_at"] for r in found)
-        answer = http_session(self.settings).post(
-            f"{self.settings.opensearch_url.rstrip('/')}/{self.settings.index_prefix}-*/_search",
-            params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-            json=variants_query(run["shop_id"], run["campaign_id"], since), timeout=30)
-        answer.raise_for_status()
-        rows = variant_rows(answer.json())
+        rows = variant_results(self.settings, run["shop_id"], run["campaign_id"], since)
         results = {v: runs.VariantResult(v, row.sent, row.opened, row.clicked)
                    for v, row in rows.items()}
         event = self._event(run)

@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 
 from core.avro import registry
 from core.kafka_config import producer_config
-from core.opensearch_client import http_session
+from core.opensearch_client import search_events
 from core.settings import Settings, name_values
 from processors.daily_report import day_bounds, figures, query
 from processors.operator_events import REPORT_TOPIC, operator_shop_of, operators, report_event
@@ -49,10 +49,7 @@ def day_alerts(settings: Settings, day: dt.date) -> list[dict[str, Any]]:
 def gather(settings: Settings, day: dt.date) -> dict[str, Any]:
     """The figures of ``day``; raises ``requests.RequestException`` when OpenSearch is not
     reachable (the caller tries again later)."""
-    answer = http_session(settings).post(
-        f"{settings.opensearch_url.rstrip('/')}/{settings.index_prefix}-*/_search",
-        params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-        json=query(day), timeout=60)
+    answer = search_events(settings, query(day), timeout=60)
     answer.raise_for_status()
     return figures(day, answer.json(), day_alerts(settings, day), costs(settings))
 
