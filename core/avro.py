@@ -1,7 +1,10 @@
 """Avro with the Confluent wire format (magic byte 0 + 4-byte schema id + Avro binary).
 
 Schemas are parsed once, when the registry file is loaded. The framing lets standard Kafka
-tooling read flowmail's topics; schema ids come from ``schemas/registry.json``.
+tooling read flowmail's topics. Schema ids come from ``schemas/registry.json``, or, with
+``FLOWMAIL_SCHEMA_REGISTRY_URL`` set, from that registry (``RegistrySchemas``): the file's
+versions are imported there under the same ids (``flowmail schemas import``), so a record
+reads the same either way.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
-from core.settings import SCHEMA_DIR
+from core.compat import problems
+from core.schema_registry import RegistryClient, RegistryError, RegistryUnavailable
+from core.settings import SCHEMA_DIR, load_settings
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -44,18 +49,32 @@ class SchemaRegistry:
     """The subjects and versions in a registry file, parsed once."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         spec = json.loads(path.read_text())
         self._by_id: dict[int, SchemaVersion] = {}
         self._latest: dict[str, SchemaVersion] = {}
+        self.texts: dict[int, str] = {}  # file id -> the schema's text as written
         for subject, versions in spec["subjects"].items():
             for entry in sorted(versions, key=lambda v: v["version"]):
-                raw = json.loads((path.parent / entry["file"]).read_text())
-                parsed = fastavro.parse_schema(raw, named_schemas={})
+                text = (path.parent / entry["file"]).read_text()
+                parsed = fastavro.parse_schema(json.loads(text), named_schemas={})
                 version = SchemaVersion(subject, entry["version"], entry["id"], parsed)
                 if entry["id"] in self._by_id:
                     raise ValueError(f"{path}: schema id {entry['id']} used twice")
                 self._by_id[entry["id"]] = version
                 self._latest[subject] = version
+                self.texts[entry["id"]] = text
+
+    def versions(self) -> list[SchemaVersion]:
+        """Every version of the file, by subject then version."""
+        return sorted(self._by_id.values(), key=lambda v: (v.subject, v.version))
+
+    def reader(self, subject: str) -> SchemaVersion:
+        """The version this code reads ``subject`` as: the newest it knows."""
+        try:
+            return self._latest[subject]
+        except KeyError as err:
+            raise ContractError("unknown_subject", f"no schema registered for {subject!r}") from err
 
     def subjects(self) -> list[str]:
         return sorted(self._latest)
@@ -101,7 +120,7 @@ class SchemaRegistry:
         if writer.subject != subject:
             raise ContractError("schema_mismatch",
                                 f"schema id {schema_id} belongs to {writer.subject}, not {subject}")
-        reader = self.latest(subject)
+        reader = self.reader(subject)
         stream = io.BytesIO(payload[HEADER.size:])
         try:
             record = fastavro.schemaless_reader(stream, writer.parsed, reader.parsed)
@@ -120,6 +139,88 @@ def _field_errors(err: ValidationError) -> list[str]:
     return messages or [str(err)]
 
 
+class RegistrySchemas(SchemaRegistry):
+    """The file's schemas, with ids from a Schema Registry.
+
+    Writing: the newest file version of a subject, under the id the registry holds it with;
+    one the registry does not hold yet is checked by the repo's rules (core/compat.py)
+    against the registry's latest, then registered (the registry checks it too). Reading: a
+    writer id is looked up in the registry once and kept (ids never change), so a producer
+    with a newer version than this code knows is read with this code's version.
+    """
+
+    def __init__(self, path: Path, client: RegistryClient) -> None:
+        super().__init__(path)
+        self.client = client
+        self._file_versions = dict(self._by_id)
+        self._by_id = {}
+        self._writing: dict[str, SchemaVersion] = {}
+
+    def latest(self, subject: str) -> SchemaVersion:
+        known = self._writing.get(subject)
+        if known is None:
+            known = self._writing[subject] = self._register(self.reader(subject))
+        return known
+
+    def _register(self, local: SchemaVersion) -> SchemaVersion:
+        text = self.texts[local.schema_id]
+        try:
+            found = self.client.lookup(local.subject, text)
+            if found is None:
+                current = self.client.latest(local.subject)
+                if current is not None:
+                    broken = problems(json.loads(current.schema), json.loads(text))
+                    if broken:
+                        raise ContractError("incompatible_schema",
+                                            f"{local.subject}: {'; '.join(broken[:3])}")
+                schema_id = self.client.register(local.subject, text)
+            else:
+                schema_id = found.schema_id
+        except RegistryUnavailable as err:
+            raise ContractError("registry_unavailable", str(err)) from err
+        except RegistryError as err:
+            reason = "incompatible_schema" if err.status == 409 else "registry_refused"
+            raise ContractError(reason, f"{local.subject}: {err}") from err
+        version = SchemaVersion(local.subject, local.version, schema_id, local.parsed)
+        self._by_id[schema_id] = version
+        return version
+
+    def by_id(self, schema_id: int) -> SchemaVersion:
+        known = self._by_id.get(schema_id)
+        if known is not None:
+            return known
+        try:
+            found = self.client.by_id(schema_id)
+        except RegistryUnavailable as err:
+            raise ContractError("registry_unavailable", str(err)) from err
+        except RegistryError as err:
+            raise ContractError("unknown_schema_id", f"schema id {schema_id}: {err}") from err
+        if found is None:
+            raise ContractError("unknown_schema_id",
+                                f"schema id {schema_id} is not in the schema registry")
+        try:
+            parsed = fastavro.parse_schema(json.loads(found.schema), named_schemas={})
+        except Exception as err:  # not JSON, or not Avro: fastavro raises several kinds
+            raise ContractError("unknown_schema_id",
+                                f"schema id {schema_id} is not an Avro schema: {err}") from err
+        version = SchemaVersion(found.subject, found.version, schema_id, parsed)
+        self._by_id[schema_id] = version
+        return version
+
+
+def schemas_for(url: str, path: Path = SCHEMA_DIR / "registry.json") -> SchemaRegistry:
+    """The file's ids without a registry URL, the registry's with one."""
+    return RegistrySchemas(path, RegistryClient(url)) if url else SchemaRegistry(path)
+
+
 @lru_cache(maxsize=1)
 def registry() -> SchemaRegistry:
+    """What producers and consumers use: the registry's ids when one is configured."""
+    return schemas_for(load_settings().schema_registry_url)
+
+
+@lru_cache(maxsize=1)
+def file_schemas() -> SchemaRegistry:
+    """The repo's schemas with the file's ids, for tools that work without any stack
+    (preview, selfcheck, samples)."""
     return SchemaRegistry(SCHEMA_DIR / "registry.json")

@@ -246,6 +246,12 @@ class Settings:
     startup_timeout_s: float = _doc("How long start-up calls wait for a broker that is still "
                                     "starting (coordinator loading, no leader yet).",
                                     default=120.0)
+    schema_registry_url: str = _doc(
+        "Confluent-compatible Schema Registry API (Apicurio: .../apis/ccompat/v7). Set: "
+        "producers register and look schemas up there and consumers resolve writer ids "
+        "there; empty: the ids of schemas/registry.json (docs/contracts.md).", default="")
+    schema_registry_port: int = _doc("Port of the local registry `flowmail stack up "
+                                     "--with-registry` starts.", default=8081)
     java_home: str = _doc("JDK used to run the local stack (17 is what Kafka 4 and "
                           "OpenSearch 2.19 are tested on).",
                           default="/usr/lib/jvm/java-17-openjdk-amd64")

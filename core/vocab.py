@@ -58,6 +58,9 @@ class DeliveryStatus(StrEnum):
 class RejectReason(StrEnum):
     UNDECODABLE = "undecodable"                # bytes are not a framed Avro record
     UNKNOWN_SCHEMA_ID = "unknown_schema_id"    # schema id not in the registry
+    REGISTRY_UNAVAILABLE = "registry_unavailable"  # the Schema Registry did not answer
+    INCOMPATIBLE_SCHEMA = "incompatible_schema"  # a new version breaks the evolution rules
+    REGISTRY_REFUSED = "registry_refused"      # the Schema Registry refused another way
     SCHEMA_MISMATCH = "schema_mismatch"        # record does not fit the topic's schema
     MISSING_FIELD = "missing_field"            # a field the email needs is empty
     INVALID_ADDRESS = "invalid_address"        # recipient address is not deliverable syntax

@@ -56,26 +56,33 @@ def stack() -> None:
     """The local stack: Kafka (KRaft), OpenSearch and an SMTP mail catcher on 127.0.0.1."""
 
 
-def _local_stack() -> Any:
+def _local_stack(with_registry: bool = False) -> Any:
     from flowmail.localstack import LocalStack, StackError
     try:
-        return LocalStack.from_settings(checked_settings())
+        return LocalStack.from_settings(checked_settings(), with_registry)
     except StackError as err:
         raise click.ClickException(str(err)) from err
 
 
 @stack.command("up")
-def stack_up() -> None:
+@click.option("--with-registry", is_flag=True,
+              help="Also build (once) and run a Schema Registry (Apicurio, in memory) and "
+                   "import the repo's schemas with their ids.")
+def stack_up(with_registry: bool) -> None:
     """Fetch what is missing, start what is not running, wait until all are healthy."""
     from flowmail.localstack import StackError
-    local = _local_stack()
+    from flowmail.schema_import import SchemaImportError
+    local = _local_stack(with_registry)
     try:
         local.up()
-    except StackError as err:
+    except (StackError, SchemaImportError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"kafka      {local.kafka.bootstrap}\nopensearch {local.opensearch.url} "
                f"({local.opensearch.version()})\nsmtp       127.0.0.1:{local.catcher.port} -> "
                f"{local.catcher.outbox}")
+    if local.with_registry:
+        click.echo(f"registry   {local.registry.url}\n           use it: export "
+                   f"FLOWMAIL_SCHEMA_REGISTRY_URL={local.registry.url}")
 
 
 @stack.command("down")
@@ -91,6 +98,33 @@ def stack_status() -> None:
     for name, state in report.items():
         click.echo(f"{name:12} {state}")
     sys.exit(0 if all(s == "healthy" for s in report.values()) else 1)
+
+
+@main.group()
+def schemas() -> None:
+    """The Avro contracts and a Schema Registry (docs/contracts.md)."""
+
+
+@schemas.command("import")
+@click.option("--url", default=None, help="Registry API (default FLOWMAIL_SCHEMA_REGISTRY_URL).")
+def schemas_import(url: str | None) -> None:
+    """Put schemas/registry.json's versions into the registry under their ids; refuse if the
+    registry holds them under other ids."""
+    from core.avro import SchemaRegistry
+    from core.schema_registry import RegistryError
+    from core.settings import SCHEMA_DIR
+    from flowmail.schema_import import SchemaImportError, import_file_ids
+    target = url or checked_settings().schema_registry_url
+    if not target:
+        raise click.UsageError("no registry: pass --url or set FLOWMAIL_SCHEMA_REGISTRY_URL")
+    try:
+        result = import_file_ids(target, SchemaRegistry(SCHEMA_DIR / "registry.json"))
+    except (SchemaImportError, RegistryError) as err:
+        raise click.ClickException(str(err)) from err
+    for label in result.imported:
+        click.echo(f"imported  {label}")
+    click.echo(f"{len(result.imported)} imported, {len(result.present)} already there; "
+               "registry-wide compatibility FULL")
 
 
 @main.group()

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from core.avro import registry
+from core.avro import file_schemas
 from core.catalogue import BY_EMAIL_TYPE, EmailType
 from flowmail.publisher import from_json
 from processors.commands import EmailCommand
@@ -38,11 +38,11 @@ def preview_command(email_type: EmailType, locale: str,
     """Route the event (or the shipped example) and force the locale; raises like routing."""
     declared = BY_EMAIL_TYPE[email_type]
     topic = declared.topic
-    schema = registry().latest(declared.subject).parsed
+    schema = file_schemas().reader(declared.subject).parsed
     record = from_json(schema, event or example_event(email_type))
     if email_type is EmailType.PASSWORD_RESET:  # the example must not expire for a preview
         record["expires_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
-    registry().encode(declared.subject, record)  # the schema check, naming the field
+    file_schemas().encode(declared.subject, record)  # the schema check, naming the field
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     if email_type is EmailType.MARKETING_CAMPAIGN:
         profile = campaign_preview_profile(record, locale)

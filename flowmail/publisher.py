@@ -57,7 +57,7 @@ class Publisher:
 
     def schema(self, event_type: str) -> Any:
         """The parsed schema events of ``event_type`` are written with (for ``from_json``)."""
-        return self.schemas.latest(self.subject(event_type)).parsed
+        return self.schemas.reader(self.subject(event_type)).parsed
 
     def encode(self, event_type: str, event: dict[str, Any]) -> bytes:
         return self.schemas.encode(self.subject(event_type), event)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from core.avro import registry
+from core.avro import file_schemas
 from core.catalogue import BY_TOPIC, CATALOGUE, DomainEvent
 from flowmail.publisher import from_json
 
@@ -152,7 +152,7 @@ def from_example(declared: DomainEvent, index: int,
     """Event ``index`` made from the catalogue's example: a new event id and time, the key and
     the address varied by index. An event needs no sample of its own; one is written only
     where variety matters (the benchmark's PDFs, the locales)."""
-    schema = registry().latest(declared.subject).parsed
+    schema = file_schemas().reader(declared.subject).parsed
     event = from_json(schema, declared.example())
     event["event_id"], event["occurred_at"] = str(uuid.uuid4()), _now(now)
     path_set(event, declared.key, f"cus-{index}")

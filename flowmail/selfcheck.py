@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from core.avro import registry
+from core.avro import file_schemas
 from core.catalogue import CATALOGUE, EmailType
 from flowmail.preview import render_preview
 from flowmail.publisher import from_json
@@ -25,7 +25,7 @@ def check() -> Iterator[str]:
             assert rendered.subject and rendered.html and rendered.text, (email_type, locale)
             pdfs = "".join(f", {a.filename} {len(a.content)} B" for a in rendered.attachments)
             yield f"rendered {email_type.value}/{locale}{pdfs}"
-    schemas = registry()
+    schemas = file_schemas()
     for declared in CATALOGUE:
         topic, subject = declared.topic, declared.subject
         record = from_json(schemas.latest(subject).parsed, declared.example())

@@ -27,6 +27,7 @@ from tests.integration.helpers import free_port, poll, workers_ready
 TEST_APP_ID = "flowmail-test"
 ALERTS = AlertReceiver()
 PRESTART_EVENTS = 12
+REGISTRY_PORT = 8081
 
 
 OPERATOR_ALERTS = "oncall@ops.flowmail.example"
@@ -37,7 +38,7 @@ OPERATOR_REPORTS = "reports@ops.flowmail.example"
 def settings(fake_apis: FakeApis) -> Settings:
     """The test worker's providers: SendGrid (down unless a test heals it) then SMTP for
     critical and transactional mail; Mailgun alone for marketing. Short breaker and retry
-    timings keep the tests quick."""
+    timings keep the tests quick. Schema ids come from the local Schema Registry."""
     os.environ.update({
         "FLOWMAIL_APP_ID": TEST_APP_ID, "FLOWMAIL_INDEX_PREFIX": "test-email-events",
         "FLOWMAIL_WEB_PORT": str(free_port(span=8)), "FLOWMAIL_SINK_BATCH_SECONDS": "0.2",
@@ -53,6 +54,8 @@ def settings(fake_apis: FakeApis) -> Settings:
         "FLOWMAIL_PROVIDER_TIMEOUT_S": "2",
         "FLOWMAIL_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret-0123456789abcdef",
         "FLOWMAIL_PSEUDONYM_SECRET": "test-pseudonym-secret-0123456789abcdef",
+        # the session's stack runs a Schema Registry and every process resolves ids there
+        "FLOWMAIL_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}/apis/ccompat/v7",
     })
     os.environ.update({"FLOWMAIL_ALERT_WEBHOOK_URL": f"{ALERTS.url}/hook",
                        "FLOWMAIL_ALERT_SLACK_URL": f"{ALERTS.url}/slack",
