@@ -48,7 +48,7 @@ async def transactional(provider, n: int, concurrency: int) -> float:
 
 async def marketing(provider, n: int) -> float:
     now = dt.datetime.now(dt.UTC)
-    profiles = [{**profile_from_user_created(user_created(i, now), 0), "marketing_opt_in": True,
+    profiles = [{**profile_from_user_created({**user_created(i, now), "marketing_opt_in": True}, 0),
                  "email": f"r{i}@example.org", "locale": "de"} for i in range(n)]
     commands, _ = fan_out_campaign(campaign_launched(now=now), "campaign.launched", profiles,
                                    1, 1, b"u")

@@ -30,9 +30,9 @@ def commands_by_type() -> dict[EmailType, list[EmailCommand]]:
         for index in range(8):
             for command in route(topic, sample(index, now), ms, ms):
                 found.setdefault(command.email_type, []).append(command)
-    profiles = [profile_from_user_created(user_created(i, now), 0) for i in range(8)]
-    marketing, _ = fan_out_campaign(campaign_launched(now=now), "campaign.launched",
-                                    [{**p, "marketing_opt_in": True} for p in profiles],
+    profiles = [profile_from_user_created({**user_created(i, now), "marketing_opt_in": True}, 0)
+                for i in range(8)]
+    marketing, _ = fan_out_campaign(campaign_launched(now=now), "campaign.launched", profiles,
                                     ms, ms, b"s")
     found[EmailType.MARKETING_CAMPAIGN] = marketing
     return found

@@ -117,6 +117,37 @@ CATALOGUE: tuple[DomainEvent, ...] = (
                 doc="the day's report is ready: one mail per operator, with its PDF"),
 )
 
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    """An event upstream services publish that changes what flowmail knows about a person
+    and sends nothing itself (streams/topics.py declares its topic from here)."""
+
+    topic: str
+    key: tuple[str, ...]
+    doc: str
+
+    @property
+    def subject(self) -> str:
+        return f"{self.topic}-value"
+
+    @property
+    def example_file(self) -> Path:
+        return EXAMPLES_DIR / f"{self.topic}.json"
+
+    def example(self) -> dict[str, Any]:
+        return json.loads(self.example_file.read_text())
+
+    def key_of(self, event: dict[str, Any]) -> str:
+        return str(path_get(event, self.key))
+
+
+CONSENT_CHANGED = StateEvent(
+    "consent.changed", key=("user_id",),
+    doc="a person opted in to or out of a category of a shop's email (the consent record)")
+STATE_EVENTS: tuple[StateEvent, ...] = (CONSENT_CHANGED,)
+
 BY_TOPIC: dict[str, DomainEvent] = {event.topic: event for event in CATALOGUE}
 BY_EMAIL_TYPE: dict[EmailType, DomainEvent] = {event.email_type: event for event in CATALOGUE}
 DOMAIN_TOPICS: tuple[str, ...] = tuple(BY_TOPIC)

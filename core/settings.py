@@ -154,6 +154,8 @@ class Settings:
                                default="marketing_campaign")
     tracking_base_url: str = _doc("Public address of `flowmail webhooks` that tracked links "
                                   "and pixels point to.", default="http://127.0.0.1:6080")
+    preferences_ttl_days: int = _doc("How long the preference centre link of a marketing "
+                                     "email works (days).", default=90)
     tracking_secret: str = _doc("HMAC key(s) of tracking ids, 32+ characters each (secret; "
                                 "new,old rotates); generated for the local stack.",
                                 default="", repr=False)

@@ -29,6 +29,26 @@ class Category(StrEnum):
     OPERATIONS = "operations"        # flowmail's own alerts and reports to its operators
 
 
+class ConsentCategory(StrEnum):
+    """What a person may agree to get from a shop, one opt-in each (campaign.launched's
+    ``category``). Transactional and security mail need none."""
+
+    MARKETING = "marketing"        # offers and newsletters
+    PRODUCT_NEWS = "product_news"  # new products and back-in-stock news
+    SURVEYS = "surveys"            # review requests and surveys
+
+
+class ConsentSource(StrEnum):
+    """Where an opt-in or opt-out was given (consent.changed ``source``)."""
+
+    SIGNUP = "signup"                        # user.created's marketing_opt_in
+    CHECKOUT = "checkout"
+    PREFERENCE_CENTRE = "preference_centre"  # flowmail's signed preferences page
+    UNSUBSCRIBE_LINK = "unsubscribe_link"
+    SUPPORT = "support"                      # recorded by the shop's staff
+    IMPORT = "import"                        # brought over from another system
+
+
 class SuppressionReason(StrEnum):
     HARD_BOUNCE = "hard_bounce"  # the mailbox does not exist: stop all but security mail
     SOFT_BOUNCES = "soft_bounces"  # refused for now, again and again: as a hard bounce
@@ -65,6 +85,8 @@ class RejectReason(StrEnum):
     MISSING_FIELD = "missing_field"            # a field the email needs is empty
     INVALID_ADDRESS = "invalid_address"        # recipient address is not deliverable syntax
     HEADER_INJECTION = "header_injection"      # CR/LF/NUL in a value bound for a header
+    MISSING_POSTAL_ADDRESS = "missing_postal_address"  # marketing without the shop's postal
+                                               # address (CAN-SPAM)
     OVERSIZED = "oversized"                    # payload larger than FLOWMAIL_MAX_PAYLOAD_BYTES
     UNSUPPORTED_TOPIC = "unsupported_topic"    # no route for this topic
     RENDER_FAILED = "render_failed"            # template could not be rendered

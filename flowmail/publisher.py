@@ -18,7 +18,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from core import kafka_config
 from core.avro import ContractError, SchemaRegistry, registry
-from core.catalogue import BY_TOPIC, DOMAIN_TOPICS
+from core.catalogue import BY_TOPIC, STATE_EVENTS
 from core.kafka_security import KafkaSecurity
 
 # librdkafka retries transient broker states itself (e.g. "coordinator load in progress" right
@@ -26,10 +26,13 @@ from core.kafka_security import KafkaSecurity
 logging.getLogger("flowmail.kafka").setLevel(logging.ERROR)
 
 
+PUBLISHABLE = {**BY_TOPIC, **{event.topic: event for event in STATE_EVENTS}}
+
+
 def default_key(event_type: str, event: dict[str, Any]) -> str:
     """The key the catalogue declares (core/catalogue.py), or the event id without one."""
     try:
-        return BY_TOPIC[event_type].key_of(event)
+        return PUBLISHABLE[event_type].key_of(event)
     except (KeyError, TypeError):
         return str(event.get("event_id", ""))
 
@@ -50,10 +53,10 @@ class Publisher:
             bootstrap, security, **{"linger.ms": 5, "compression.type": "lz4", **producer_config}))
 
     def subject(self, event_type: str) -> str:
-        if event_type not in DOMAIN_TOPICS:
+        if event_type not in PUBLISHABLE:
             raise ContractError("unknown_event_type",
-                                f"{event_type!r} is not one of {', '.join(DOMAIN_TOPICS)}")
-        return BY_TOPIC[event_type].subject
+                                f"{event_type!r} is not one of {', '.join(PUBLISHABLE)}")
+        return PUBLISHABLE[event_type].subject
 
     def schema(self, event_type: str) -> Any:
         """The parsed schema events of ``event_type`` are written with (for ``from_json``)."""

@@ -130,8 +130,8 @@ def support_replied(index: int, now: dt.datetime | None = None) -> dict[str, Any
 
 def campaign_launched(campaign_id: str = "winter-sale", now: dt.datetime | None = None, *,
                       send_at: dt.datetime | None = None, throttle_per_minute: int | None = None,
-                      ab_test: dict[str, Any] | None = None, **segment: list[str]
-                      ) -> dict[str, Any]:
+                      ab_test: dict[str, Any] | None = None, category: str = "marketing",
+                      **segment: list[str]) -> dict[str, Any]:
     variant = {"weight": 50, "headline": "Winter sale: 30 % off tents",
                "body_text": "Our warmest gear is on sale this week.\n\nFree shipping over 50.",
                "cta_label": "Shop the sale", "cta_url": "https://nordlicht.example/sale"}
@@ -144,7 +144,8 @@ def campaign_launched(campaign_id: str = "winter-sale", now: dt.datetime | None 
                         "tags_any": segment.get("tags_any", [])},
             "unsubscribe_base_url": "https://nordlicht.example/unsubscribe",
             "preferences_url": "https://nordlicht.example/account/email",
-            "send_at": send_at, "throttle_per_minute": throttle_per_minute, "ab_test": ab_test}
+            "send_at": send_at, "throttle_per_minute": throttle_per_minute, "ab_test": ab_test,
+            "category": category}
 
 
 def from_example(declared: DomainEvent, index: int,

@@ -1,5 +1,6 @@
 """``flowmail webhooks``: the HTTP service providers call back (SendGrid, Mailgun, SES via SNS),
-and the one tracked links and pixels point to (``/t/c/...``, ``/t/o/...``).
+and the one tracked links and pixels point to (``/t/c/...``, ``/t/o/...``), which also serves
+the preference centre (``/preferences/``, flowmail/preference_centre.py).
 
 aiohttp, because the worker's web endpoints and the provider fakes already use it (no second
 framework), it is asyncio-native like the Kafka producer's acknowledgements it awaits, and it
@@ -30,6 +31,7 @@ from prometheus_client import Counter
 from core.avro import SchemaRegistry, registry
 from core.settings import Settings
 from core.vocab import DeliveryStatus, RejectReason
+from flowmail.preference_centre import PreferenceCentre
 from processors.commands import DeliveryEvent
 from processors.errors import RejectedInput
 from processors.feedback import (
@@ -122,6 +124,7 @@ class WebhookService:
         self._http: aiohttp.ClientSession | None = None
         self._tracking_keys = [k.strip().encode() for k in settings.tracking_secret.split(",")
                                if k.strip()]
+        self.preferences = PreferenceCentre(settings, self.producer, schemas or registry())
 
     async def _send_dead_letter(self, key: bytes | None, value: bytes | None,
                                 headers: list[tuple[str, bytes]]) -> None:
@@ -134,7 +137,7 @@ class WebhookService:
                         web.post("/webhooks/ses", self.ses),
                         web.get("/t/o/{context}/{recipient}.gif", self.opened),
                         web.get("/t/c/{link}/{recipient}", self.clicked),
-                        web.get("/ready", self.ready)])
+                        web.get("/ready", self.ready), *self.preferences.routes()])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -145,11 +148,13 @@ class WebhookService:
             connector=aiohttp.TCPConnector(ssl=context),
             timeout=aiohttp.ClientTimeout(total=10))
         await asyncio.get_running_loop().run_in_executor(None, self.tokens.start)
+        await self.preferences.start()
 
     async def _stop(self, _app: web.Application) -> None:
         if self._http is not None:
             await self._http.close()
         self.tokens.close()
+        self.preferences.stop()
         self.producer.close()
 
     async def ready(self, _request: web.Request) -> web.Response:

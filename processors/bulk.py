@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 from core.catalogue import EmailType
 from processors.campaigns import unsubscribe_link, unsubscribe_parts
 from processors.commands import EmailCommand
+from processors.preferences import link as preference_link
 from processors.rendering import RenderedEmail, Renderer
 
 if TYPE_CHECKING:
     from processors.tracking import Tracker
 
-# the per-recipient fields of a campaign email (and "track", the tracking id, when tracked)
-PERSONAL = ("first_name", "token")
+# the per-recipient fields of a campaign email (and "track", the tracking id, when tracked;
+# "prefs", the preference centre token, when the fan-out made one)
+PERSONAL = ("first_name", "token", "prefs")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def personal_values(command: EmailCommand, tracker: Tracker | None = None) -> di
     data = command.template_data
     token = unsubscribe_parts(data)[1]
     values = {"first_name": html.escape(data.get("first_name") or ""), "token": token}
+    if data.get("preferences_token"):
+        values["prefs"] = data["preferences_token"]
     if tracker is not None and tracker.enabled(command):
         values["track"] = tracker.recipient_token(command)
     return values
@@ -66,6 +70,9 @@ def render_bulk(renderer: Renderer, commands: list[EmailCommand], placeholder: s
     if data.get("first_name"):  # the group has names (group_key), or none at all
         data["first_name"] = placeholder.format("first_name")
     data["unsubscribe_url"] = unsubscribe_link(base, placeholder.format("token"))
+    if data.get("preferences_token"):  # each person's own preference centre link
+        data["preferences_url"] = preference_link(data["preferences_base_url"],
+                                                  placeholder.format("prefs"))
     template = replace(first, template_data=data)
     rendered = renderer.render(template)
     if tracker is not None and tracker.enabled(first):  # one type per group: all or none
@@ -87,19 +94,23 @@ def render_personal(renderer: Renderer, commands: list[EmailCommand],
     first_ph = PERSONAL_PLACEHOLDER.format("first_name")
     token_ph = PERSONAL_PLACEHOLDER.format("token")
     track_ph = PERSONAL_PLACEHOLDER.format("track")
+    prefs_ph = PERSONAL_PLACEHOLDER.format("prefs")
     tracked = tracker is not None and tracker.enabled(commands[0])
     filled = []
     for command in commands:
         first = command.template_data.get("first_name") or ""
         token = unsubscribe_parts(command.template_data)[1]
-        page = template.html.replace(token_ph, token).replace(first_ph, html.escape(first))
+        prefs = command.template_data.get("preferences_token") or ""
+        page = (template.html.replace(token_ph, token).replace(prefs_ph, prefs)
+                .replace(first_ph, html.escape(first)))
         if tracked:
             page = page.replace(track_ph, tracker.recipient_token(command))  # type: ignore[union-attr]
         filled.append(replace(
             template,
             subject=template.subject.replace(token_ph, token).replace(first_ph, first),
             html=page,
-            text=template.text.replace(token_ph, token).replace(first_ph, first)))
+            text=template.text.replace(token_ph, token).replace(prefs_ph, prefs)
+            .replace(first_ph, first)))
     return filled
 
 

@@ -8,17 +8,20 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from core.vocab import RejectReason
+from core.vocab import ConsentCategory, RejectReason
+from processors.consent import granted
 from processors.errors import RejectedInput
 from processors.locales import negotiate
 from processors.profiles import Profile
 
 
-def matches(shop_id: str, segment: dict[str, Any], profile: Profile) -> bool:
-    """The campaign's shop's opted-in customers only; then each non-empty criterion must hold
-    (empty lists match all). A profile of another shop never matches: consent, and the
-    customer relationship, belong to (shop, recipient)."""
-    if profile.get("shop_id") != shop_id or not profile.get("marketing_opt_in"):
+def matches(shop_id: str, segment: dict[str, Any], profile: Profile,
+            category: str = ConsentCategory.MARKETING) -> bool:
+    """The campaign's shop's customers with a current opt-in for its category only; then
+    each non-empty criterion must hold (empty lists match all). A profile of another shop
+    never matches: consent, and the customer relationship, belong to (shop, recipient)."""
+    if (profile.get("shop_id") != shop_id or not profile.get("email")
+            or not granted(profile, category)):
         return False
     locale = negotiate(profile.get("locale"), profile.get("country"))
     if segment.get("locales") and locale not in {negotiate(x, None) for x in segment["locales"]}:
@@ -30,9 +33,14 @@ def matches(shop_id: str, segment: dict[str, Any], profile: Profile) -> bool:
     return not tags or bool(tags & set(profile.get("tags") or []))
 
 
-def audience(shop_id: str, segment: dict[str, Any], profiles: Iterable[Profile]
-             ) -> list[Profile]:
-    return [p for p in profiles if matches(shop_id, segment, p)]
+def category_of(event: dict[str, Any]) -> str:
+    """The consent category of a launch (schema v3; older launches are marketing)."""
+    return event.get("category") or ConsentCategory.MARKETING.value
+
+
+def audience(shop_id: str, segment: dict[str, Any], profiles: Iterable[Profile],
+             category: str = ConsentCategory.MARKETING) -> list[Profile]:
+    return [p for p in profiles if matches(shop_id, segment, p, category)]
 
 
 def choose_variant(campaign_id: str, user_id: str, variants: list[dict[str, Any]]

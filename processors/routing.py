@@ -12,13 +12,21 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.catalogue import PRIORITY_OF, EmailType
-from core.vocab import RejectReason
+from core.vocab import ConsentCategory, RejectReason
 from processors.campaign_runs import validate_plan
-from processors.campaigns import audience, choose_variant, unsubscribe_link, unsubscribe_token
+from processors.campaigns import (
+    audience,
+    category_of,
+    choose_variant,
+    unsubscribe_link,
+    unsubscribe_token,
+)
 from processors.commands import EmailCommand
 from processors.errors import RejectedInput
 from processors.keys import idempotency_key, recipient_key
 from processors.locales import negotiate
+from processors.preferences import Links as PreferenceLinks
+from processors.preferences import link as preference_link
 from processors.profiles import Profile
 from processors.validation import deliverable_address, header_safe, https_url, required_text
 
@@ -177,23 +185,34 @@ def validate_campaign(event: Event) -> None:
         if variant["weight"] <= 0:
             raise RejectedInput(RejectReason.SCHEMA_MISMATCH, "variant weights must be positive")
     validate_plan(event)
+    if category_of(event) not in set(ConsentCategory):
+        raise RejectedInput(RejectReason.SCHEMA_MISMATCH,
+                            f"category must be one of {', '.join(ConsentCategory)}")
+    if not (event["shop"].get("postal_address") or "").strip():
+        raise RejectedInput(RejectReason.MISSING_POSTAL_ADDRESS,
+                            "CAN-SPAM: marketing email must show the sender's postal address; "
+                            "shop.postal_address is empty")
     https_url("unsubscribe_base_url", event["unsubscribe_base_url"])
     https_url("preferences_url", event["preferences_url"])
 
 
 def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], published_at: int,
                      now: int, unsubscribe_secret: bytes, pseudonym_secret: bytes = b"",
-                     pick: VariantPick | None = None) -> tuple[list[EmailCommand], int]:
+                     pick: VariantPick | None = None,
+                     preferences: PreferenceLinks | None = None
+                     ) -> tuple[list[EmailCommand], int]:
     """Commands for every matching profile, and how many profiles were rejected.
 
     ``pick``: the variant a matching profile gets in this pass, or None to leave it out (an
     A/B test's phases, processors/campaign_runs.py); by default every profile gets one by
     weight. The unsubscribe token names the recipient key (as the suppression table does),
-    never the address, so the link itself carries no personal data.
+    never the address, so the link itself carries no personal data. ``preferences``: how to
+    make each person's signed preference centre link (else the launch's ``preferences_url``);
+    its parts travel too, for batch APIs that fill the token in per recipient.
     """
     commands, rejected = [], 0
     shop_id = event["shop"]["shop_id"]
-    for profile in audience(shop_id, event["segment"], profiles):
+    for profile in audience(shop_id, event["segment"], profiles, category_of(event)):
         variant = (pick(profile) if pick is not None else
                    choose_variant(event["campaign_id"], profile["user_id"], event["variants"]))
         if variant is None:
@@ -207,6 +226,10 @@ def fan_out_campaign(event: Event, topic: str, profiles: Iterable[Profile], publ
                 "unsubscribe_base_url": event["unsubscribe_base_url"],
                 "unsubscribe_token": token,
                 "preferences_url": event["preferences_url"]}
+        if preferences is not None:
+            own = preferences.token_for(profile)
+            data.update(preferences_url=preference_link(preferences.base_url, own),
+                        preferences_base_url=preferences.base_url, preferences_token=own)
         try:
             commands.append(make_command(
                 EmailType.MARKETING_CAMPAIGN, event, topic, profile["email"], _person(profile),

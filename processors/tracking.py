@@ -9,8 +9,9 @@ address; batch APIs fill it in per recipient like the first name. Both are
 ``base64url(JSON).base64url(HMAC-SHA256[:16])`` with ``FLOWMAIL_TRACKING_SECRET`` (a list
 rotates: the first signs, all verify). A click redirects only to the URL its token signed.
 
-Unsubscribe links are not rewritten (RFC 8058 one-click must reach its own endpoint), and
-security mail (password resets) is never tracked.
+Unsubscribe and preference centre links are not rewritten (RFC 8058 one-click must reach its
+own endpoint; a person's own links are not clicks to count), and security mail (password
+resets) is never tracked.
 """
 
 from __future__ import annotations
@@ -112,12 +113,14 @@ class Tracker:
               ) -> RenderedEmail:
         """``recipient``: the recipient token, or a placeholder a batch API fills in."""
         context = self._context(command)
-        skip = {str(command.template_data.get("unsubscribe_url") or "")}
+        # the person's own links (unsubscribe, preferences) go where they say, untracked
+        skip = {str(command.template_data.get(name) or "")
+                for name in ("unsubscribe_url", "preferences_url")}
         tokens: dict[str, str] = {}
 
         def link(match: re.Match[str]) -> str:
             url = html.unescape(match.group(2))
-            if url in skip or "/unsubscribe" in url:
+            if url in skip or "/unsubscribe" in url or "/preferences/" in url:
                 return match.group(0)
             if url not in tokens:
                 tokens[url] = sign(self.keys[0], {**context, "u": url})

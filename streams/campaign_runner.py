@@ -32,7 +32,8 @@ from core.opensearch_client import search_events
 from core.settings import Settings
 from core.vocab import Priority
 from processors import campaign_runs as runs
-from processors.campaigns import choose_variant, matches
+from processors import preferences
+from processors.campaigns import category_of, choose_variant, matches
 from processors.commands import EmailCommand
 from processors.deliverability import Row, variant_rows, variants_query
 from processors.routing import fan_out_campaign
@@ -209,7 +210,7 @@ class CampaignRunner:
         event, partition, count = self._event(run), run["partition"], 0
         for index, profile in enumerate(self.profiles.values(partition)):
             if (profile and profile.get("partition", partition) == partition
-                    and matches(run["shop_id"], event["segment"], profile)):
+                    and matches(run["shop_id"], event["segment"], profile, category_of(event))):
                 count += 1
             if index % COUNT_YIELD == COUNT_YIELD - 1:
                 await asyncio.sleep(0)
@@ -237,12 +238,14 @@ class CampaignRunner:
                 break
             cursor, walked = profile_key, walked + 1
             if (profile and profile.get("partition", partition) == partition
-                    and matches(run["shop_id"], event["segment"], profile)
+                    and matches(run["shop_id"], event["segment"], profile, category_of(event))
                     and runs.wanted(run, profile["user_id"])):
                 chosen.append(profile)
         commands, skipped = fan_out_campaign(
             event, "campaign.launched", chosen, run["published"], now,
-            self.unsubscribe_secret, self.key_secret, self._picker(run, event))
+            self.unsubscribe_secret, self.key_secret, self._picker(run, event),
+            preferences.Links(self.settings.tracking_base_url, self.unsubscribe_secret,
+                              now // 1000 + self.settings.preferences_ttl_days * 86400))
         self.publish(commands)
         if allowed is not None:
             tokens, when = self._tokens[key]

@@ -28,8 +28,14 @@ from core.settings import Settings
 from core.vocab import Priority
 from processors.campaign_runs import validate_control
 from processors.commands import EmailCommand
+from processors.consent import validate_change
 from processors.keys import recipient_key
-from processors.profiles import lookup, profile_from_user_created, profile_key
+from processors.profiles import (
+    lookup,
+    profile_from_user_created,
+    profile_key,
+    profile_with_consent,
+)
 from processors.routing import route
 from streams import metrics
 from streams.batch_io import BatchProducer, SourceRecord, dead_letter_sender
@@ -40,7 +46,7 @@ from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
 from streams.serde import serdes
-from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_FANOUT, PROFILES
+from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_FANOUT, CONSENT, PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +56,10 @@ ROUTED_ELSEWHERE = frozenset(topics_of(Priority.CRITICAL))  # streams/batch_rout
 
 def router_topics() -> list[str]:
     """What the router's group reads: user.created for the profiles only (its email is the
-    critical router's), the other domain topics, and the campaigns' fan-out copies."""
+    critical router's), the other domain topics, the campaigns' fan-out copies and commands,
+    and the consent changes the profiles keep."""
     return sorted((set(DOMAIN_TOPICS) - ROUTED_ELSEWHERE)
-                  | {"user.created", CAMPAIGN_FANOUT, CAMPAIGN_CONTROL})
+                  | {"user.created", CAMPAIGN_FANOUT, CAMPAIGN_CONTROL, CONSENT})
 
 
 class DomainRouter(LoopStage):
@@ -115,6 +122,8 @@ class DomainRouter(LoopStage):
                 await self._launch(record)
             elif record.topic == CAMPAIGN_CONTROL:
                 await self._command(record)
+            elif record.topic == CONSENT:
+                await self._consent(record)
             elif record.topic in ROUTED_ELSEWHERE:
                 self._keep_profile(record)
             else:
@@ -128,9 +137,24 @@ class DomainRouter(LoopStage):
             return
         with contextlib.suppress(Exception):  # unreadable: the critical router dead-letters it
             event = self.serdes[record.topic].decode(record.value)
-            self.profiles.put(record.partition,
-                              profile_key(event["shop"]["shop_id"], event["user"]["user_id"]),
-                              profile_from_user_created(event, record.partition))
+            key = profile_key(event["shop"]["shop_id"], event["user"]["user_id"])
+            self.profiles.put(record.partition, key, profile_from_user_created(
+                event, record.partition, self.profiles.get(record.partition, key)))
+
+    async def _consent(self, record: SourceRecord) -> None:
+        """An opt-in or opt-out becomes part of the (shop, user) profile; a bad one is a dead
+        letter with its reason."""
+
+        def keep() -> bool:
+            event = self.serdes[CONSENT].decode(record.value)
+            validate_change(event)
+            key = profile_key(event["shop_id"], event["user_id"])
+            self.profiles.put(record.partition, key, profile_with_consent(
+                self.profiles.get(record.partition, key), event, record.partition))
+            return True
+
+        if await self.dead.attempt(record, STAGE, keep):
+            metrics.EVENTS_ROUTED.labels(CONSENT).inc()
 
     async def _route(self, record: SourceRecord) -> None:
         now = int(time.time() * 1000)

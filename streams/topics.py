@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from core.catalogue import CATALOGUE
+from core.catalogue import CATALOGUE, CONSENT_CHANGED
 from core.settings import Settings
 from core.vocab import Priority
 
@@ -24,6 +24,7 @@ SUPPRESSIONS = "email.suppressions"
 PROFILES = "user.profiles"
 CAMPAIGN_FANOUT = "campaign.fanout"
 CAMPAIGN_CONTROL = "campaign.control"
+CONSENT = CONSENT_CHANGED.topic
 SEEN_TOKENS = "webhooks.seen_tokens"
 ANOMALY_COUNTS = "email.anomaly_counts"
 COMMAND_SUBJECT = "email.command-value"
@@ -105,6 +106,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   "pause, resume, cancel and A/B winners of campaigns, keyed by campaign id "
                   "(copied to every partition by the router)",
                   subject=f"{CAMPAIGN_CONTROL}-value", retention_ms=retention),
+        # The record of consent (who agreed to what, when, where, to which wording): kept
+        # forever; keyed by user id and partitioned as user.created, so one router holds a
+        # person's profile and their consent changes.
+        TopicSpec(CONSENT, settings.partitions_domain, CONSENT_CHANGED.doc,
+                  subject=CONSENT_CHANGED.subject, retention_ms=-1),
         TopicSpec(campaign_runs_changelog(settings.app_id), settings.partitions_domain,
                   "campaign runs changelog: schedule, phase, cursor and counts per partition",
                   compacted=True),

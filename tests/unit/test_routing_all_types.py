@@ -133,7 +133,8 @@ def test_segment_rules():
     assert not matches(shop, {"tags_any": ["kids"]}, profile)
     assert matches(shop, {"countries": ["br"]}, profile)
     assert not matches(shop, {"locales": ["ja"]}, profile)
-    assert not matches(shop, {}, {**profile, "marketing_opt_in": False})
+    assert not matches(shop, {}, profile_from_user_created(
+        {**user_created(5, NOW_DT), "marketing_opt_in": False}, 0))  # opted out at signup
     assert not matches("shop-other", {}, profile)  # another shop's customer, even opted in
 
 
