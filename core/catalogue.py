@@ -146,7 +146,10 @@ class StateEvent:
 CONSENT_CHANGED = StateEvent(
     "consent.changed", key=("user_id",),
     doc="a person opted in to or out of a category of a shop's email (the consent record)")
-STATE_EVENTS: tuple[StateEvent, ...] = (CONSENT_CHANGED,)
+ERASURE_REQUESTED = StateEvent(
+    "privacy.erasure_requested", key=("user_id",),
+    doc="a person asked a shop to erase their data (GDPR art. 17)")
+STATE_EVENTS: tuple[StateEvent, ...] = (CONSENT_CHANGED, ERASURE_REQUESTED)
 
 BY_TOPIC: dict[str, DomainEvent] = {event.topic: event for event in CATALOGUE}
 BY_EMAIL_TYPE: dict[EmailType, DomainEvent] = {event.email_type: event for event in CATALOGUE}

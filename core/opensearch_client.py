@@ -8,6 +8,7 @@ credentials from here; the password never reaches a log line.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -107,3 +108,31 @@ def search_events(settings: Settings, body: dict[str, Any], timeout: float = 30.
         f"{settings.opensearch_url.rstrip('/')}/{settings.index_prefix}-*/_search",
         params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         json=body, timeout=timeout)
+
+
+
+def delete_events(settings: Settings, body: dict[str, Any], timeout: float = 60.0,
+                  page: int = 1000) -> int:
+    """Delete the analytics documents ``body``'s query matches, in every index, refreshed so
+    a search right after sees them gone; returns how many. A search and a bulk delete per
+    page: ``_delete_by_query`` needs the reindex module, which not every node has. Raises on
+    any failure (nothing is reported deleted that was not)."""
+    session, base = http_session(settings), settings.opensearch_url.rstrip("/")
+    deleted = 0
+    while True:
+        found = session.post(f"{base}/{settings.index_prefix}-*/_search",
+                             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+                             json={**body, "size": page, "_source": False}, timeout=timeout)
+        found.raise_for_status()
+        hits = found.json()["hits"]["hits"]
+        if not hits:
+            return deleted
+        lines = "".join(json.dumps({"delete": {"_index": h["_index"], "_id": h["_id"]}}) + "\n"
+                        for h in hits)
+        answer = session.post(f"{base}/_bulk", params={"refresh": "true"}, data=lines,
+                              headers={"Content-Type": "application/x-ndjson"},
+                              timeout=timeout)
+        answer.raise_for_status()
+        if answer.json().get("errors"):
+            raise RuntimeError("OpenSearch refused some deletions")
+        deleted += len(hits)

@@ -229,7 +229,12 @@ class Settings:
     partitions_delivery: int = _doc("Partitions of email.delivery.", default=3)
     replication_factor: int = _doc("Replication factor of every topic flowmail creates.",
                                    default=1)
-    retention_ms: int = _doc("Retention of delete-policy topics (ms); DLQ keeps 4x this.",
+    erasure_bound_s: int = _doc("Longest time a person's address stays readable anywhere "
+                                "flowmail keeps it after an erasure (s): every topic that can "
+                                "hold it deletes or compacts within it (README: Erasure).",
+                                default=30 * 24 * 3600)
+    retention_ms: int = _doc("Retention of delete-policy topics (ms); DLQ keeps 4x this "
+                             "(both capped by the erasure bound).",
                              default=7 * 24 * 3600 * 1000)
     max_payload_bytes: int = _doc("Larger domain events are rejected to the DLQ.",
                                   default=256 * 1024)

@@ -623,6 +623,61 @@ def selfcheck() -> None:
     click.echo(f"selfcheck passed: {lines} checks")
 
 
+@main.group()
+def gdpr() -> None:
+    """A person's data, for their GDPR requests."""
+
+
+@gdpr.command("export")
+@click.option("--shop", "shop_id", required=True, help="The shop the person is a customer of.")
+@click.option("--email", "address", required=True, help="The person's address.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="Where to write the JSON (it holds the address: keep it private).")
+def gdpr_export(shop_id: str, address: str, out: str) -> None:
+    """Everything flowmail holds about one person at one shop, as a JSON file."""
+    from flowmail.gdpr import export
+    from processors.validation import deliverable_address
+    try:
+        deliverable_address("email", address)
+    except ValueError as err:
+        raise click.UsageError(f"--email: {err}") from err
+    found = export(checked_settings(), shop_id, address)
+    with open(out, "w", encoding="utf-8") as file:
+        json.dump(found, file, indent=2, ensure_ascii=False, default=str)
+    click.echo(f"wrote {out}: {len(found['profiles'])} profile(s), "
+               f"{len(found['consent_history'])} consent decision(s), "
+               f"{len(found['emails'])} email(s)")
+
+
+@gdpr.command("erase")
+@click.option("--shop", "shop_id", required=True, help="The shop the person asked.")
+@click.option("--email", "address", required=True, help="The person's address.")
+@click.option("--requested-by", type=click.Choice(["customer", "operator", "api"]),
+              default="operator", show_default=True)
+@click.option("--wait", "wait_s", type=float, default=120.0, show_default=True,
+              help="Seconds to wait for the worker's receipts.")
+def gdpr_erase(shop_id: str, address: str, requested_by: str, wait_s: float) -> None:
+    """Erase a person's data at a shop: profile and analytics now, every other copy within
+    FLOWMAIL_ERASURE_BOUND_S (README: Erasure); prints the receipts (no personal data)."""
+    from flowmail.gdpr import erase, erase_outbox
+    from processors.validation import deliverable_address
+    try:
+        deliverable_address("email", address)
+    except ValueError as err:
+        raise click.UsageError(f"--email: {err}") from err
+    settings = checked_settings()
+    receipts = erase(settings, shop_id, address, requested_by, wait_s)
+    outbox = erase_outbox(settings, address)
+    for receipt in receipts:
+        click.echo(f"erasure {receipt['erasure_id']}: {receipt['profiles_deleted']} profile(s) "
+                   f"and {receipt['analytics_deleted']} analytics document(s) deleted; every "
+                   f"other copy gone by {receipt['complete_by']:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(f"{outbox} message(s) removed from the local mail catcher's outbox")
+    if not receipts:
+        raise click.ClickException(f"no receipt within {wait_s:.0f}s: is a worker running? "
+                                   "The request is published and will be carried out.")
+
+
 @main.command("settings")
 def settings_cmd() -> None:
     """Print every FLOWMAIL_* variable with its default and meaning."""

@@ -58,8 +58,9 @@ def import_file_ids(url: str, schemas: SchemaRegistry) -> ImportResult:
             continue
         taken = client.by_id(version.schema_id)
         if taken is not None:
-            conflicts.append(f"id {version.schema_id} holds {taken.subject} v{taken.version}, "
-                             f"not {version.subject} v{version.version}")
+            conflicts.append(f"id {version.schema_id} holds another schema "
+                             f"({taken.subject} v{taken.version}) than the file's "
+                             f"{version.subject} v{version.version}")
             continue
         missing.append(version)
     file_ids = {v.schema_id for v in schemas.versions()}

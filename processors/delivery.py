@@ -12,7 +12,12 @@ from core.vocab import DeliveryStatus, RejectReason, SuppressionReason
 from processors.backoff import retry_delay_s
 from processors.commands import DeliveryEvent, EmailCommand
 from processors.errors import RejectedInput
-from processors.keys import delivery_event_id, recipient_domain, recipient_key
+from processors.keys import (
+    delivery_event_id,
+    recipient_domain,
+    recipient_key,
+    without_addresses,
+)
 from processors.suppression import change, scope_for, suppressing
 
 
@@ -20,6 +25,8 @@ def delivery_event(command: EmailCommand, status: DeliveryStatus, key_secret: by
                    **fields: Any) -> DeliveryEvent:
     """One outcome of one attempt; the id is deterministic, so a repeat overwrites itself."""
     campaign, variant = command.campaign
+    if fields.get("reason"):
+        fields["reason"] = without_addresses(fields["reason"])
     return DeliveryEvent(
         event_id=delivery_event_id(command.idempotency_key, status.value, command.attempt),
         status=status, idempotency_key=command.idempotency_key, command_id=command.command_id,
@@ -101,5 +108,6 @@ def send_time_bounce(provider: str) -> dict[str, Any]:
 
 def failure_alert(command: EmailCommand, reason: str) -> dict[str, Any]:
     return {"type": "critical_email_failed", "idempotency_key": command.idempotency_key,
-            "email_type": command.email_type.value, "reason": reason[:300],
+            "email_type": command.email_type.value,
+            "reason": (without_addresses(reason) or "")[:300],
             "at": int(time.time() * 1000)}

@@ -20,7 +20,7 @@ from typing import Any
 
 from core.vocab import DeliveryStatus, SuppressionReason
 from processors.commands import DeliveryEvent, EmailCommand
-from processors.keys import recipient_domain, recipient_key
+from processors.keys import recipient_domain, recipient_key, without_addresses
 from processors.suppression import change, scope_for, soft_bounce
 
 ECHO_PREFIX = "flowmail_"
@@ -238,7 +238,7 @@ def _ses_echo(mail: dict[str, Any]) -> dict[str, str]:
 
 
 def _reason(*parts: Any) -> str | None:
-    text = " ".join(str(p) for p in parts if p not in (None, ""))
+    text = without_addresses(" ".join(str(p) for p in parts if p not in (None, ""))) or ""
     return text[:500] or None
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+
+# anything shaped like an address, as providers echo them in their texts ("550 5.1.1
+# <anna@example.org>: user unknown")
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]@]+@[^\s<>\"'(),;:\[\]@]+")
 
 
 def normalize_address(address: str) -> str:
@@ -15,6 +20,12 @@ def idempotency_key(source_event_id: str, email_type: str, recipient: str) -> st
     material = f"{source_event_id}\x1f{email_type}\x1f{normalize_address(recipient)}"
     # 160 bits: collision-free in practice, and short enough that the header never folds
     return hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def without_addresses(text: str | None) -> str | None:
+    """``text`` with every address replaced: a provider's reason goes to analytics, alerts
+    and logs, where addresses must not be (they are personal data)."""
+    return None if text is None else _ADDRESS.sub("<address>", text)
 
 
 def recipient_key(recipient: str, secret: bytes = b"") -> str:

@@ -29,6 +29,8 @@ from streams.local_store import DiskMaps
 
 log = logging.getLogger(__name__)
 
+ROLL_KEY = json.dumps("\u0000roll").encode()  # no entry has it: its tombstone changes nothing
+
 
 def _reader(bootstrap: str, name: str, **overrides: Any) -> Consumer:
     """A consumer that is assigned partitions by hand and never commits."""
@@ -89,6 +91,7 @@ class ChangelogStore:
         self._rows = DiskMaps(state_dir, topic)
         self._held: set[int] = set()
         self._read_up_to: dict[int, tuple[int, float]] = {}  # offset, when (monotonic)
+        self._written: dict[int, float] = {}  # partition -> last write (monotonic)
 
     @property
     def partitions(self) -> set[int]:
@@ -138,6 +141,26 @@ class ChangelogStore:
         self._rows.put(partition, key, raw)
         self.producer.produce(self.topic, json.dumps(key).encode(), raw.encode(),
                               partition=partition)
+        self._written[partition] = time.monotonic()
+
+    def delete(self, partition: int, key: str) -> bool:
+        """Locally now (overwritten on disk), on the broker as a tombstone; True if held."""
+        held = self._rows.get(partition, key) is not None
+        self._rows.delete(partition, key)
+        self.producer.produce(self.topic, json.dumps(key).encode(), None, partition=partition)
+        self._written[partition] = time.monotonic()
+        return held
+
+    def keep_rolling(self, every_s: float) -> None:
+        """A compacted topic compacts only closed segments, and Kafka closes a segment on a
+        write: a held partition without writes for ``every_s`` gets a tombstone of a key no
+        entry has, so what an erasure replaced is compacted within the bound even when
+        nothing else is written there."""
+        now = time.monotonic()
+        for partition in self._held:
+            if now - self._written.get(partition, 0.0) >= every_s:
+                self.producer.produce(self.topic, ROLL_KEY, None, partition=partition)
+                self._written[partition] = now
 
     def values(self, partition: int) -> Iterator[Any]:
         for raw in self._rows.values(partition):

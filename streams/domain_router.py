@@ -17,18 +17,22 @@ once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from typing import Any
 
 from core.avro import SchemaRegistry
 from core.catalogue import DOMAIN_TOPICS, topics_of
+from core.opensearch_client import delete_events
 from core.settings import Settings
 from core.vocab import Priority
 from processors.campaign_runs import validate_control
 from processors.commands import EmailCommand
 from processors.consent import validate_change
+from processors.erasure import analytics_query, receipt, validate_request
 from processors.keys import recipient_key
 from processors.profiles import (
     lookup,
@@ -46,7 +50,15 @@ from streams.dlq import DeadLetters
 from streams.groups import earlier_groups
 from streams.precedence import Precedence
 from streams.serde import serdes
-from streams.topics import CAMPAIGN_CONTROL, CAMPAIGN_FANOUT, CONSENT, PROFILES
+from streams.topics import (
+    CAMPAIGN_CONTROL,
+    CAMPAIGN_FANOUT,
+    CONSENT,
+    ERASURE,
+    ERASURES,
+    PROFILES,
+    ErasureLimits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +69,9 @@ ROUTED_ELSEWHERE = frozenset(topics_of(Priority.CRITICAL))  # streams/batch_rout
 def router_topics() -> list[str]:
     """What the router's group reads: user.created for the profiles only (its email is the
     critical router's), the other domain topics, the campaigns' fan-out copies and commands,
-    and the consent changes the profiles keep."""
+    the consent changes the profiles keep and the erasure requests that delete them."""
     return sorted((set(DOMAIN_TOPICS) - ROUTED_ELSEWHERE)
-                  | {"user.created", CAMPAIGN_FANOUT, CAMPAIGN_CONTROL, CONSENT})
+                  | {"user.created", CAMPAIGN_FANOUT, CAMPAIGN_CONTROL, CONSENT, ERASURE})
 
 
 class DomainRouter(LoopStage):
@@ -79,6 +91,9 @@ class DomainRouter(LoopStage):
                                 settings.max_payload_bytes)
         self.profiles = ChangelogStore(settings.kafka_bootstrap, PROFILES, self.producer,
                                        settings.state_dir)
+        self.settings = settings
+        self.roll_every_s = ErasureLimits.of(settings).segment_ms / 1000
+        self.receipts = serdes(settings, registry, [ERASURES])[ERASURES]
         self.campaigns = CampaignRunner(settings, self.producer, self.profiles,
                                         self.serdes[CAMPAIGN_FANOUT],
                                         self.serdes[CAMPAIGN_CONTROL], self._publish_commands)
@@ -108,7 +123,9 @@ class DomainRouter(LoopStage):
         self.campaigns.drop(partitions)
 
     async def _tick(self) -> None:
-        """Between two batches (or an idle wait): every held campaign run takes a step."""
+        """Between two batches (or an idle wait): every held campaign run takes a step, and
+        quiet profile partitions get a roll marker (erasure within the bound)."""
+        self.profiles.keep_rolling(self.roll_every_s)
         await self.campaigns.step(self.precedence.wait_turn)
 
     async def handle(self, records: list[SourceRecord]) -> None:
@@ -124,6 +141,8 @@ class DomainRouter(LoopStage):
                 await self._command(record)
             elif record.topic == CONSENT:
                 await self._consent(record)
+            elif record.topic == ERASURE:
+                await self._erase(record)
             elif record.topic in ROUTED_ELSEWHERE:
                 self._keep_profile(record)
             else:
@@ -230,6 +249,34 @@ class DomainRouter(LoopStage):
 
         if await self.dead.attempt(record, STAGE, act):
             metrics.EVENTS_ROUTED.labels(CAMPAIGN_CONTROL).inc()
+
+    async def _erase(self, record: SourceRecord) -> None:
+        """A person's profile at the shop is deleted (local row overwritten, tombstone in
+        the changelog) and their delivery events leave OpenSearch; the receipt says so."""
+
+        async def erase() -> bool:
+            request = self.serdes[ERASURE].decode(record.value)
+            validate_request(request)
+            shop_id, user_id = request["shop_id"], request.get("user_id")
+            deleted = 0
+            if user_id:
+                for key in (profile_key(shop_id, user_id), user_id):
+                    held = self.profiles.get(record.partition, key)
+                    if held is not None and held.get("shop_id") == shop_id:
+                        deleted += self.profiles.delete(record.partition, key)
+            analytics = await asyncio.get_running_loop().run_in_executor(
+                None, delete_events, self.settings,
+                analytics_query(shop_id, recipient_key(request["email"], self.key_secret)))
+            done = receipt(request, deleted, analytics, self.settings.erasure_bound_s,
+                           dt.datetime.now(dt.UTC))
+            self.producer.produce(ERASURES, request["event_id"].encode(),
+                                  self.receipts.encode(done))
+            log.info("erasure %s at %s: %d profile(s), %d analytics document(s) deleted",
+                     request["event_id"], shop_id, deleted, analytics)
+            return True
+
+        if await self.dead.attempt(record, STAGE, erase):
+            metrics.EVENTS_ROUTED.labels(ERASURE).inc()
 
     def _own_copy(self, record: SourceRecord) -> bool:
         found = origin(record)

@@ -51,8 +51,10 @@ class DiskMaps:
         # one connection, used by the event loop and by the consumer thread's rebalance
         # callbacks, never at the same time (a batch is handled between two consume calls)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # secure_delete: a deleted or replaced value is overwritten in the file, so an erased
+        # person's profile cannot be read back from free pages
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE",
-                       "temp_store=FILE", f"cache_size=-{CACHE_KIB}"):
+                       "temp_store=FILE", "secure_delete=ON", f"cache_size=-{CACHE_KIB}"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE entries (partition INTEGER, key TEXT, value TEXT, "
                          "PRIMARY KEY (partition, key)) WITHOUT ROWID")

@@ -48,6 +48,10 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 message.max.bytes=2097152
+# erasure within the bound (README: Erasure) is checked within seconds here, not minutes
+log.retention.check.interval.ms=5000
+log.segment.delete.delay.ms=1000
+log.cleaner.backoff.ms=2000
 """
 
 # OAUTHBEARER on the SASL_SSL listener, beside SCRAM: tokens are JWTs an OIDC issuer signs,

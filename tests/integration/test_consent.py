@@ -86,7 +86,7 @@ def test_campaigns_reach_only_a_current_opt_in_for_their_category(worker, settin
     assert found[(SHOP, ids[0])]["marketing"]["source"] == "preference_centre"
     assert found[(SHOP, ids[0])]["marketing"]["wording_version"] == "prefs-2026-11"
     assert found[(SHOP, ids[2])]["product_news"]["granted"] is False  # the newest decision
-    assert "email" not in json.dumps(found)  # no address in the consent records
+    assert "@" not in json.dumps(list(found.values()))  # no address in the consent records
 
     marketing = campaign_launched(f"consent-m-{tag}", tags_any=[tag])
     news = campaign_launched(f"consent-n-{tag}", tags_any=[tag], category="product_news")

@@ -33,15 +33,17 @@ def test_opensearch_is_2_19_and_healthy(stack):
 
 
 def test_up_is_safe_to_run_twice(stack):
+    """The session's stack runs the Schema Registry too (FLOWMAIL_SCHEMA_REGISTRY_URL)."""
+    assert stack.with_registry
     assert stack.up(log=lambda _: None) == {"kafka": False, "opensearch": False,
-                                            "mailcatcher": False}
+                                            "mailcatcher": False, "registry": False}
 
 
 def test_status_command_reports_healthy(stack):
     result = subprocess.run([sys.executable, "-m", "flowmail", "stack", "status"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("healthy") == 3
+    assert result.stdout.count("healthy") == 4 and "registry" in result.stdout
 
 
 def _scratch_topic(bootstrap):
