@@ -152,7 +152,6 @@ class RegistrySchemas(SchemaRegistry):
     def __init__(self, path: Path, client: RegistryClient) -> None:
         super().__init__(path)
         self.client = client
-        self._file_versions = dict(self._by_id)
         self._by_id = {}
         self._writing: dict[str, SchemaVersion] = {}
 

@@ -38,25 +38,12 @@ class EmailType(StrEnum):
     DAILY_REPORT = "daily_report"
 
 
-@dataclass(frozen=True)
-class DomainEvent:
-    """One domain event: its topic, the email it asks for, and how it travels.
-
-    ``key``: the path of the Kafka message key in the event. Everything about a user is keyed
-    by the user id, so a user's events share a partition with their profile and routing finds
-    it. ``recipient``: the path of the address in the event (empty: the recipients are many,
-    a campaign's profiles or the operators). ``daily_volume``: emails a day in the case
-    study's load, which the benchmark scales (a campaign: recipients; flowmail's own: 0).
-    """
+class PublishedEvent:
+    """What every event upstream services publish has: a topic, a key path, a subject, an
+    example (for ``DomainEvent`` and ``StateEvent``)."""
 
     topic: str
-    email_type: EmailType
-    priority: Priority
-    category: Category
     key: tuple[str, ...]
-    recipient: tuple[str, ...]
-    daily_volume: int
-    doc: str
 
     @property
     def subject(self) -> str:
@@ -74,6 +61,27 @@ class DomainEvent:
     def key_of(self, event: dict[str, Any]) -> str:
         """The message key of ``event``; ``KeyError``/``TypeError`` when the field is missing."""
         return str(path_get(event, self.key))
+
+
+@dataclass(frozen=True)
+class DomainEvent(PublishedEvent):
+    """One domain event: its topic, the email it asks for, and how it travels.
+
+    ``key``: the path of the Kafka message key in the event. Everything about a user is keyed
+    by the user id, so a user's events share a partition with their profile and routing finds
+    it. ``recipient``: the path of the address in the event (empty: the recipients are many,
+    a campaign's profiles or the operators). ``daily_volume``: emails a day in the case
+    study's load, which the benchmark scales (a campaign: recipients; flowmail's own: 0).
+    """
+
+    topic: str
+    email_type: EmailType
+    priority: Priority
+    category: Category
+    key: tuple[str, ...]
+    recipient: tuple[str, ...]
+    daily_volume: int
+    doc: str
 
 
 def path_get(event: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -120,27 +128,13 @@ CATALOGUE: tuple[DomainEvent, ...] = (
 
 
 @dataclass(frozen=True)
-class StateEvent:
+class StateEvent(PublishedEvent):
     """An event upstream services publish that changes what flowmail knows about a person
     and sends nothing itself (streams/topics.py declares its topic from here)."""
 
     topic: str
     key: tuple[str, ...]
     doc: str
-
-    @property
-    def subject(self) -> str:
-        return f"{self.topic}-value"
-
-    @property
-    def example_file(self) -> Path:
-        return EXAMPLES_DIR / f"{self.topic}.json"
-
-    def example(self) -> dict[str, Any]:
-        return json.loads(self.example_file.read_text())
-
-    def key_of(self, event: dict[str, Any]) -> str:
-        return str(path_get(event, self.key))
 
 
 CONSENT_CHANGED = StateEvent(

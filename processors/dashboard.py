@@ -33,12 +33,14 @@ def query(now_ms: int, minutes: int = 15) -> dict[str, Any]:
 
 def campaigns_query(now_ms: int, hours: int = 24) -> dict[str, Any]:
     """Campaigns with mail in the last day, per shop (campaign ids are the shops' own): each
-    email's outcome, by status."""
+    email's outcome, by status; the most recent first (not the largest: a small campaign
+    going out now must not be crowded out by the day's big ones)."""
     return {"size": 0, "query": {"bool": {"filter": [
         _since(now_ms, hours * 60), {"exists": {"field": "campaign_id"}},
         {"terms": {"status": list(FINAL)}}]}},
         "aggs": {"shop": {"terms": {"field": "shop_id", "size": 50}, "aggs": {
-            "campaign": {"terms": {"field": "campaign_id", "size": 20}, "aggs": {
+            "campaign": {"terms": {"field": "campaign_id", "size": 20,
+                                   "order": {"last": "desc"}}, "aggs": {
                 "status": {"terms": {"field": "status", "size": 20}},
                 "last": {"max": {"field": "@timestamp"}}}}}}}}
 

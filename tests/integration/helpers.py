@@ -192,3 +192,16 @@ def search(opensearch_url: str, index: str, query: dict[str, Any], size: int = 1
 
 def headers_of(message: Any) -> dict[str, str]:
     return {k: v.decode() for k, v in (message.headers() or [])}
+
+
+def dead_letters_from(bootstrap: str, since: dict[int, int], sources: tuple[str, ...],
+                      at_least: int) -> list[dict[str, str]]:
+    """The headers of the dead letters of ``sources`` written after ``since``, once there are
+    ``at_least`` of them."""
+
+    def letters() -> list[dict[str, str]] | None:
+        found = [headers_of(r) for r in read_topic(bootstrap, "email.dlq", since)]
+        found = [h for h in found if h["flowmail.source_topic"] in sources]
+        return found if len(found) >= at_least else None
+
+    return poll(letters, f"{at_least} dead letters from {', '.join(sources)}")

@@ -21,9 +21,9 @@ from flowmail.publisher import Publisher
 from flowmail.samples import campaign_launched
 from processors.campaign_runs import in_test_share
 from processors.keys import idempotency_key
-from tests.integration.helpers import free_port, outbox, poll
+from tests.integration.helpers import outbox, poll
 from tests.integration.test_all_event_types import fresh_user
-from tests.integration.test_webhooks import _start as start_webhooks
+from tests.integration.test_webhooks import running_webhooks
 
 SHOP = "shop-042"  # the samples' shop
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17"
@@ -134,13 +134,8 @@ def test_a_throttled_campaign_is_paused_resumed_and_cancelled_by_its_own_shop_on
 @pytest.fixture(scope="module")
 def tracking(stack, settings) -> Iterator[str]:
     """`flowmail webhooks`: where the tracked links of the emails lead."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = start_webhooks({**os.environ, "FLOWMAIL_WEBHOOK_PORT": str(port)},
-                             settings.home / "logs" / "test-tracking.log", url)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with running_webhooks(settings, "test-tracking.log") as url:
+        yield url
 
 
 def test_an_ab_test_sends_the_rest_the_variant_people_clicked(
@@ -200,7 +195,7 @@ def test_bad_commands_and_bad_plans_are_dead_lettered_once_with_their_reason(
     import datetime as dt
 
     from core.avro import registry
-    from tests.integration.helpers import end_offsets, headers_of, produce_raw, read_topic
+    from tests.integration.helpers import dead_letters_from, end_offsets, produce_raw
     since = end_offsets(settings.kafka_bootstrap, "email.dlq")
     control = {"event_id": str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC),
                "schema_version": 1, "shop_id": SHOP, "campaign_id": "c-bad",
@@ -212,14 +207,8 @@ def test_bad_commands_and_bad_plans_are_dead_lettered_once_with_their_reason(
     impossible = campaign_launched(f"bad-{uuid.uuid4().hex[:6]}", throttle_per_minute=0)
     launch(settings, impossible)
 
-    def letters() -> list[dict] | None:
-        found = [headers_of(r) for r in read_topic(settings.kafka_bootstrap, "email.dlq",
-                                                   since)]
-        found = [h for h in found if h["flowmail.source_topic"] in
-                 ("campaign.control", "campaign.launched")]
-        return found if len(found) >= 3 else None
-
-    found = poll(letters, "three dead letters")
+    found = dead_letters_from(settings.kafka_bootstrap, since,
+                              ("campaign.control", "campaign.launched"), 3)
     by_offset = {(h["flowmail.source_topic"], int(h["flowmail.source_partition"]),
                   int(h["flowmail.source_offset"])): h["flowmail.reason"] for h in found}
     assert by_offset[("campaign.control", *bad_action)] == "schema_mismatch"

@@ -14,7 +14,7 @@ from flowmail.publisher import Publisher
 from flowmail.samples import campaign_launched
 from processors.consent import change_event
 from processors.keys import idempotency_key
-from tests.integration.helpers import end_offsets, headers_of, poll, read_topic
+from tests.integration.helpers import dead_letters_from, end_offsets, poll, read_topic
 from tests.integration.test_campaign_control import (
     SHOP,
     at_mailgun,
@@ -111,14 +111,8 @@ def test_marketing_without_a_postal_address_and_bad_consent_are_dead_lettered(
         publisher.publish("consent.changed", {**consent(user, "marketing", True),
                                               "source": "a rumour"})
 
-    def letters() -> list[dict] | None:
-        found = [headers_of(r) for r in read_topic(settings.kafka_bootstrap, "email.dlq",
-                                                   since)]
-        found = [h for h in found if h["flowmail.source_topic"] in
-                 ("campaign.launched", "consent.changed")]
-        return found if len(found) >= 3 else None
-
-    found = poll(letters, "three dead letters")
+    found = dead_letters_from(settings.kafka_bootstrap, since,
+                              ("campaign.launched", "consent.changed"), 3)
     reasons = sorted((h["flowmail.source_topic"], h["flowmail.reason"]) for h in found)
     assert reasons == [("campaign.launched", "missing_postal_address"),
                        ("consent.changed", "schema_mismatch"),

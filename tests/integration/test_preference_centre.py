@@ -5,7 +5,6 @@ refused."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -18,23 +17,18 @@ from flowmail.samples import campaign_launched
 from processors import preferences
 from processors.keys import idempotency_key
 from tests.integration.browser import Browser
-from tests.integration.helpers import end_offsets, free_port, poll, read_topic
+from tests.integration.helpers import end_offsets, poll, read_topic
 from tests.integration.test_campaign_control import at_mailgun, audience, launch
 from tests.integration.test_consent import finished
-from tests.integration.test_webhooks import _start as start_webhooks
+from tests.integration.test_webhooks import running_webhooks
 
 LINK = re.compile(r"/preferences/\?token=([A-Za-z0-9_.\-]+)")
 
 
 @pytest.fixture(scope="module")
 def centre(worker, settings) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = start_webhooks({**os.environ, "FLOWMAIL_WEBHOOK_PORT": str(port)},
-                             settings.home / "logs" / "test-preferences.log", url)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with running_webhooks(settings, "test-preferences.log") as url:
+        yield url
 
 
 def own_links(fake_apis, campaign: dict, users: list[dict]) -> dict[str, str]:

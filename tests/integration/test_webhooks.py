@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -87,6 +88,20 @@ def _start(env: dict[str, str], log: Path, url: str) -> subprocess.Popen[bytes]:
 
     poll(ready, "the webhook service", timeout_s=90)
     return process
+
+
+@contextmanager
+def running_webhooks(settings, log_name: str) -> Iterator[str]:
+    """`flowmail webhooks` with the session's settings on a port of its own; its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _start({**os.environ, "FLOWMAIL_WEBHOOK_PORT": str(port)},
+                     settings.home / "logs" / log_name, url)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
