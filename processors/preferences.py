@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -49,12 +50,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _keys(secret: bytes) -> list[bytes]:
-    """Each configured key, derived for this use (``new,old`` rotates)."""
-    return [hmac.new(key.strip(), b"flowmail-preferences", hashlib.sha256).digest()
-            for key in secret.split(b",") if key.strip()]
+@lru_cache(maxsize=8)
+def _keys(secret: bytes) -> tuple[bytes, ...]:
+    """Each configured key, derived for this use (``new,old`` rotates); once per secret, not
+    per recipient."""
+    return tuple(hmac.new(key.strip(), b"flowmail-preferences", hashlib.sha256).digest()
+                 for key in secret.split(b",") if key.strip())
 
 
+@lru_cache(maxsize=8)
 def _kid(key: bytes) -> str:
     return _b64(hashlib.sha256(b"kid\x1f" + key).digest()[:6])
 
