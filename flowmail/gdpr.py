@@ -35,12 +35,7 @@ MAX_EVENTS = 10_000  # delivery events per export (one OpenSearch page)
 
 
 def _partitions(settings: Settings, topic: str) -> Iterable[int]:
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
-                      "group.id": "flowmail-gdpr-probe"})
-    try:
-        return list(probe.list_topics(topic, timeout=10).topics[topic].partitions)
-    finally:
-        probe.close()
+    return list(_ends(settings, topic))
 
 
 def _read(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
@@ -163,6 +158,7 @@ def erase_outbox(settings: Settings, address: str) -> int:
 
 
 def _ends(settings: Settings, topic: str) -> dict[int, int]:
+    """Partition -> end offset, of every partition of ``topic``."""
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
                       "group.id": "flowmail-gdpr-probe"})
     try:
