@@ -25,7 +25,7 @@ from confluent_kafka import Producer
 from bench import peer
 from bench.kafka_io import delete_topics, produce_waiting
 from bench.procstats import ProcessStats
-from bench.sinks import BenchError, Sink, start_sink
+from bench.sinks import BenchError, Sink, SmtpSink, dump_root, start_sink
 from bench.summary import loop_lag, machine, mean_batches, median_of, summarize
 from bench.workers import Workers, deadline_poll
 from bench.workload import DAILY_MIX, Workload, build, scaled_mix
@@ -42,6 +42,7 @@ from streams.topics import PROFILES, ledger_changelog, topic_specs
 
 PEER_WORKERS = {"mix": (1, 2), "backlog": (1,)}  # the peer's configurations to beat
 BACKLOG_CRITICAL_SHARE = 100  # the 20,000 marketing, then 200 critical
+MESSAGE_BYTES_MAX = 16_384  # room per message when choosing where smtp-sink dumps
 BACKLOG_DRAINING = 1000  # marketing emails at the sink before the critical ones are published
 
 
@@ -134,7 +135,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         if options.profile:  # every worker process, one file each
             profilers = [subprocess.Popen(
                 [str(Path(sys.executable).with_name("py-spy")), "record",
-                 "--pid", str(proc.pid), "--rate", "200", "--format", "raw",
+                 "--pid", str(proc.pid), "--rate", "100", "--gil", "--format", "raw",
                  "--output", str(report_dir / f"profile-{run}-{name}.txt"), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for name, proc in zip(workers.names, workers.procs, strict=True)]
@@ -148,6 +149,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         searchable_at = time.time()
         # late duplicates, if any, have arrived by now
         received = [(key, at) for key, at in sink.receipts() if key not in warm_keys]
+        message_bytes = sink.message_bytes() if isinstance(sink, SmtpSink) else 0
         processes = stats.stop()
         batches = {name: mean_batches(port) for name, port in zip(workers.names, workers.ports,
                                                                    strict=True)}
@@ -165,6 +167,8 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
         drop_ledgers(bench)
     result = summarize(options, work, stamps, received, last_accept, searchable_at, processes,
                        run)
+    if message_bytes:
+        result["message_bytes"] = message_bytes
     result["event_loop_lag"] = lags
     result["mean_batch_records"] = batches
     result["stream_buffers_full"] = buffers_full
@@ -223,7 +227,8 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
     stack.up(log=lambda line: print(line, file=sys.stderr))
     report_dir = options.report_dir or settings.home / "bench" / time.strftime("%Y%m%d-%H%M%S")
     report_dir.mkdir(parents=True, exist_ok=True)
-    sink = start_sink(options.provider, settings.home / "bench" / "sink",
+    sink = start_sink(options.provider,
+                      dump_root(settings.home / "bench" / "sink", options.n * MESSAGE_BYTES_MAX),
                       options.smtp_host, options.smtp_port)
     peer_dir = peer.prepare(options.peer, settings.home / "bench") if options.peer else None
     peer_runs: list[dict[str, Any]] = []
@@ -249,11 +254,12 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
         result["versus_peer"] = peer.compare(result, peer_runs)
     if options.limits:
         from bench.limits import kafka_passthrough_limit, smtp_sink_limit
-        size = 12_000
+        size = result.get("message_bytes") or 12_000  # the run's own mean
         limits: dict[str, Any] = {"kafka": kafka_passthrough_limit(settings.kafka_bootstrap,
                                                                    result["n"], 1_000)}
         if options.provider == "smtp" and not options.smtp_host:
-            limits["smtp_sink"] = smtp_sink_limit(settings.home / "bench" / "sink-raw",
+            limits["smtp_sink"] = smtp_sink_limit(dump_root(settings.home / "bench" / "sink-raw",
+                                                            result["n"] * size),
                                                   result["n"], size)
             limits["fraction_of_smtp_sink"] = round(
                 result["emails_per_s"] / limits["smtp_sink"]["messages_per_s"], 3)

@@ -60,7 +60,9 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
              f"| sink received / unique / duplicates / lost | {result['sink_received']} / "
              f"{result['unique_received']} / {result['duplicates']} / {result['lost']} |",
              f"| all delivery events searchable after (s since first publish) | "
-             f"{result['searchable_after_s']} |", "",
+             f"{result['searchable_after_s']} |",
+             *([f"| mean message size at the sink (B; the peer's: about 6,500, its README) | "
+                f"{result['message_bytes']} |"] if result.get("message_bytes") else []), "",
              "## Latency, publish to provider accept (ms)", "",
              "| priority | count | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|"]
     for priority, stats in sorted(result["latency_ms"].items()):

@@ -43,6 +43,9 @@ def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
     assert set(result["latency_ms"]) == {"critical", "transactional", "marketing"}
     assert sum(result["by_priority"].values()) == 240
     assert result["limits"]["smtp_sink"]["messages_per_s"] > 0
+    # the raw limit is measured at the run's own mean message size
+    assert result["message_bytes"] > 1000
+    assert result["limits"]["smtp_sink"]["size_bytes"] == result["message_bytes"]
     assert result["limits"]["kafka"]["passed"] == 240
     assert 0 < result["limits"]["fraction_of_kafka_passthrough"]
     report = write_report(result, "flowmail bench --n 240")

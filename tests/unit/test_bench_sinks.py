@@ -1,0 +1,32 @@
+"""Where the benchmark's smtp-sink dumps, and how a dump directory is emptied."""
+
+from pathlib import Path
+
+from bench.sinks import SmtpSink, dump_root
+
+
+def test_dump_root_is_a_private_directory_in_memory_or_the_fallback(tmp_path):
+    fallback = tmp_path / "sink"
+    chosen = dump_root(fallback, expected_bytes=1024)
+    try:
+        if Path("/dev/shm").is_dir():
+            assert chosen.parent == Path("/dev/shm") and chosen.name.startswith("flowmail-sink-")
+            assert chosen.stat().st_mode & 0o077 == 0  # nobody else's to read
+        else:
+            assert chosen == fallback
+    finally:
+        if chosen != fallback:
+            chosen.rmdir()
+    # far more than any machine's memory: the disk
+    assert dump_root(fallback, expected_bytes=1 << 60) == fallback
+
+
+def test_reset_empties_the_dump_directory_and_keeps_it(tmp_path):
+    sink = SmtpSink(tmp_path / "dump")
+    sink.reset()
+    (sink.dump_dir / "120000.abc").write_bytes(b"X-Flowmail-Idempotency-Key: " + b"a" * 40)
+    (sink.dump_dir / "nested").mkdir()
+    assert sink.message_bytes() > 0
+    sink.reset()
+    assert sink.dump_dir.is_dir() and not list(sink.dump_dir.iterdir())
+    assert sink.message_bytes() == 0
