@@ -1,17 +1,23 @@
-"""SMTP with a small pool of reused, pipelining connections (providers/smtp_wire.py)."""
+"""SMTP over a few reused, pipelining connections (providers/smtp_wire.py): emails wait in
+one queue and each connection's line takes the next as soon as it can, so a message's
+content and the next envelope leave in one write."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import deque
 from typing import TYPE_CHECKING
 
 from processors.feedback import no_such_user
 from providers.base import BlockingPool, Provider, ProviderError
-from providers.smtp_wire import SmtpConnection, SmtpDisconnected, SmtpError
+from providers.smtp_wire import Job, SmtpConnection, SmtpDisconnected, SmtpError
 
 if TYPE_CHECKING:
     from core.settings import Settings
     from processors.message import OutgoingEmail
+
+log = logging.getLogger(__name__)
 
 # RFC 5321 reply codes: 4xx may succeed later, 5xx will not.
 _TRANSIENT_CODES = range(400, 500)
@@ -38,44 +44,80 @@ class SmtpProvider(Provider):
         self._host, self._port = host, port
         self._options = {"tls": tls, "username": username, "password": password,
                          "ca_file": ca_file, "timeout_s": timeout_s}
-        self._pool: asyncio.LifoQueue[SmtpConnection] = asyncio.LifoQueue()
-        self._slots = asyncio.Semaphore(pool_size)
-
-    async def _acquire(self) -> SmtpConnection:
-        await self._slots.acquire()
-        while not self._pool.empty():
-            connection = self._pool.get_nowait()
-            if connection.usable:
-                return connection
-        try:
-            return await SmtpConnection.connect(self._host, self._port,
-                                                **self._options)  # type: ignore[arg-type]
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def _release(self, connection: SmtpConnection) -> None:
-        if connection.usable:
-            self._pool.put_nowait(connection)
-        self._slots.release()
+        self._pool_size = max(1, pool_size)
+        self._jobs: deque[Job] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()  # lines waiting for a job
+        self._lines: list[asyncio.Task[None]] = []
+        self._connections: set[SmtpConnection] = set()
 
     async def deliver(self, message: OutgoingEmail) -> str:
+        if not self._lines:
+            self._lines = [asyncio.create_task(self._line(), name=f"smtp-line-{n}")
+                           for n in range(self._pool_size)]
+        job = Job(message.sender[0], message.recipient[0], message.raw,
+                  asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        while self._idle:  # wake one waiting line, if any
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
         try:
-            connection = await self._acquire()
+            await job.done
         except SmtpError as err:
             raise self.classify(err) from err
-        try:
-            await connection.send(message.sender[0], message.recipient[0], message.raw)
-        except SmtpError as err:
-            if isinstance(err, SmtpDisconnected):
-                connection.abort()
-            raise self.classify(err) from err
-        except BaseException:
-            connection.abort()  # cancelled mid-transaction: the connection's state is unknown
-            raise
-        finally:
-            self._release(connection)
         return message.message_id
+
+    def _next(self) -> Job | None:
+        return self._jobs.popleft() if self._jobs else None
+
+    async def _line(self) -> None:
+        """One connection's worth of sending: takes jobs while there are any, connects
+        when it has one and no usable connection, and keeps the connection for the next."""
+        connection: SmtpConnection | None = None
+        job: Job | None = None
+        while True:
+            if job is None:
+                job = self._next()
+            if job is None:
+                waiter = asyncio.get_running_loop().create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
+            if job.done.done():
+                job = None
+                continue
+            if connection is None or not connection.usable:
+                try:
+                    connection = await SmtpConnection.connect(
+                        self._host, self._port, **self._options)  # type: ignore[arg-type]
+                except SmtpError as err:
+                    job.settle(err)
+                    job = None
+                    continue
+                self._connections.add(connection)
+            handed: deque[Job] = deque([job], maxlen=2)  # the only ones not yet settled
+
+            def following(handed: deque[Job] = handed) -> Job | None:
+                upcoming = self._next()
+                if upcoming is not None:
+                    handed.append(upcoming)
+                return upcoming
+
+            try:
+                job = await connection.send_queued(job, following)
+            except Exception as err:  # a bug here must not leave senders waiting for ever
+                log.exception("smtp line failed")
+                for stuck in handed:
+                    stuck.settle(SmtpDisconnected("message", f"{type(err).__name__}: {err}"))
+                job = None
+                connection.abort()
+            except BaseException:
+                connection.abort()  # cancelled mid-transaction: its state is unknown
+                raise
+            if not connection.usable:
+                self._connections.discard(connection)
+                connection.abort()
 
     def classify(self, error: BaseException) -> ProviderError:
         if isinstance(error, ProviderError):
@@ -95,5 +137,14 @@ class SmtpProvider(Provider):
                                                                             error.text))
 
     async def close(self) -> None:
-        while not self._pool.empty():
-            await self._pool.get_nowait().quit()
+        for line in self._lines:
+            line.cancel()
+        await asyncio.gather(*self._lines, return_exceptions=True)
+        self._lines = []
+        for job in self._jobs:
+            job.settle(SmtpDisconnected("mail", "provider closed"))
+        self._jobs.clear()
+        for connection in list(self._connections):
+            if connection.usable:
+                await connection.quit()
+        self._connections.clear()

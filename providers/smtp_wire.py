@@ -14,6 +14,8 @@ import asyncio
 import base64
 import ssl
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 CRLF = b"\r\n"
 MAX_REPLY_BYTES = 64 * 1024
@@ -191,16 +193,7 @@ class SmtpConnection:
         """One email; returns the server's final reply text. Raises SmtpError with the stage
         (mail, rcpt, data, message) whose reply refused it; the connection stays usable
         after a refusal (the transaction is reset)."""
-        for address in (sender, recipient):
-            if any(ch in address for ch in "\r\n<>") or not address.isprintable():
-                raise SmtpError("mail", 501, "address with forbidden characters")
-        options = ""
-        if not (sender.isascii() and recipient.isascii()):
-            if "SMTPUTF8" not in self.extensions:
-                raise SmtpError("mail", 553, "non-ASCII address and no SMTPUTF8")
-            options = " SMTPUTF8"
-        envelope = f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
-        body = _dot_stuffed(message)
+        envelope = _envelope(sender, recipient, self.extensions)
         protocol = self._protocol
         if "PIPELINING" in self.extensions:
             protocol.write(envelope, "mail")
@@ -213,17 +206,63 @@ class SmtpConnection:
                 replies.append(reply)
                 if reply[0] >= 400:
                     break
+        await self._accept_envelope(replies)
+        protocol.write(_dot_stuffed(message), "message")
+        return _accepted(*(await protocol.take(1, "message", self.timeout_s))[0])
+
+    async def send_queued(self, job: Job, following: Callable[[], Job | None]) -> Job | None:
+        """``job``, then every job ``following`` hands out until it has none, each settled
+        (its future: the final reply text, or the SmtpError that refused it). With
+        PIPELINING one write carries a message's content and the next envelope (RFC 2920
+        3.1: message content may be the first command of a group): one write and one read
+        per email instead of two each. Returns a job whose envelope went out but whose
+        content did not when the connection was lost (nothing of it was sent: send it
+        elsewhere); the connection is then no longer ``usable``."""
+        if "PIPELINING" not in self.extensions:
+            while job is not None:
+                try:
+                    job.settle(await self.send(job.sender, job.recipient, job.message))
+                except SmtpError as err:
+                    job.settle(err)
+                    if isinstance(err, SmtpDisconnected):
+                        return None
+                job = _next_job(following, self.extensions)
+            return None
+        protocol = self._protocol
+        job = _first_job(job, following, self.extensions)
+        if job is not None:
+            protocol.write(job.envelope, "mail")
+        while job is not None:
+            try:
+                await self._accept_envelope(await protocol.take(3, "mail", self.timeout_s))
+            except SmtpError as err:
+                job.settle(err)
+                if isinstance(err, SmtpDisconnected):
+                    return None
+                job = _next_job(following, self.extensions)
+                if job is not None:
+                    protocol.write(job.envelope, "mail")
+                continue
+            after = _next_job(following, self.extensions)
+            protocol.write(_dot_stuffed(job.message) + (after.envelope if after else b""),
+                           "message")
+            try:
+                job.settle(_accepted(*(await protocol.take(1, "message", self.timeout_s))[0]))
+            except SmtpError as err:
+                job.settle(err)
+                if isinstance(err, SmtpDisconnected):
+                    return after
+            job = after
+        return None
+
+    async def _accept_envelope(self, replies: list[tuple[int, str]]) -> None:
+        """The MAIL, RCPT and DATA replies; a refusal resets the transaction and raises."""
         for (code, text), (stage, wanted) in zip(
                 replies, (("mail", (250,)), ("rcpt", (250, 251)), ("data", (354,))),
                 strict=False):
             if code not in wanted:
                 await self._reset(data_started=len(replies) == 3 and replies[2][0] == 354)
                 raise SmtpError(stage, code, text)
-        protocol.write(body, "message")
-        code, text = (await protocol.take(1, "message", self.timeout_s))[0]
-        if code != 250:
-            raise SmtpError("message", code, text)
-        return text
 
     async def _reset(self, data_started: bool) -> None:
         """After a refusal: end a DATA the server opened anyway, then RSET."""
@@ -247,6 +286,70 @@ class SmtpConnection:
         if transport is not None:
             transport.close()
         self._protocol.lost = self._protocol.lost or "closed"
+
+
+@dataclass(eq=False)
+class Job:
+    """One email for ``SmtpConnection.send_queued``; ``done`` gets the final reply text or
+    the SmtpError that refused it."""
+
+    sender: str
+    recipient: str
+    message: bytes
+    done: asyncio.Future[str]
+    envelope: bytes = b""
+
+    def settle(self, outcome: str | SmtpError) -> None:
+        if self.done.done():  # its sender stopped waiting (shutdown)
+            return
+        if isinstance(outcome, SmtpError):
+            self.done.set_exception(outcome)
+        else:
+            self.done.set_result(outcome)
+
+
+def _first_job(job: Job | None, following: Callable[[], Job | None],
+               extensions: set[str]) -> Job | None:
+    """``job`` if it can go (its envelope built), else the next that can."""
+    if job is not None and not job.done.done():
+        try:
+            job.envelope = _envelope(job.sender, job.recipient, extensions)
+            return job
+        except SmtpError as err:
+            job.settle(err)
+    return _next_job(following, extensions)
+
+
+def _next_job(following: Callable[[], Job | None], extensions: set[str]) -> Job | None:
+    while (job := following()) is not None:
+        if job.done.done():  # nobody waits for it any more
+            continue
+        try:
+            job.envelope = _envelope(job.sender, job.recipient, extensions)
+        except SmtpError as err:
+            job.settle(err)
+            continue
+        return job
+    return None
+
+
+def _envelope(sender: str, recipient: str, extensions: set[str]) -> bytes:
+    """MAIL, RCPT and DATA for one email; refuses what could smuggle a command."""
+    for address in (sender, recipient):
+        if any(ch in address for ch in "\r\n<>") or not address.isprintable():
+            raise SmtpError("mail", 501, "address with forbidden characters")
+    options = ""
+    if not (sender.isascii() and recipient.isascii()):
+        if "SMTPUTF8" not in extensions:
+            raise SmtpError("mail", 553, "non-ASCII address and no SMTPUTF8")
+        options = " SMTPUTF8"
+    return f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+
+
+def _accepted(code: int, text: str) -> str:
+    if code != 250:
+        raise SmtpError("message", code, text)
+    return text
 
 
 def _dot_stuffed(message: bytes) -> bytes:

@@ -197,3 +197,76 @@ async def test_pipelined_sends_arrive_whole_and_dot_stuffed(pipelining_server):
     texts = sorted(next(p for p in m.walk() if p.get_content_type() == "text/plain")
                    .get_payload(decode=True).decode() for m in arrived())
     assert texts == sorted(f".leading dot {i}\n..two\nend" for i in range(30))
+
+
+class PipeliningAnswering(Answering):
+    """aiosmtpd reads commands one line at a time, so it takes pipelined groups; announced,
+    it lets the refusals and a lost connection be tested with PIPELINING on."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages_per_connection = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        self.messages_per_connection.append(0)
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        if address.startswith("unknown"):
+            return "550 5.1.1 No such user"
+        if address.startswith("busy"):
+            return "450 4.2.1 Mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if envelope.rcpt_tos[0].startswith("spam"):
+            return "554 5.7.1 Message rejected as spam"
+        if envelope.rcpt_tos[0].startswith("drop"):
+            server.transport.close()  # gone before the answer: the sender cannot know
+            return "250 never seen"
+        self.messages_per_connection[-1] += 1
+        self.received.append(envelope.rcpt_tos[0])
+        return "250 Message accepted"
+
+
+async def test_pipelined_lines_survive_refusals_and_a_lost_connection():
+    """A message's end and the next envelope leave in one write; refusals of one email
+    (RCPT 550/450, content 554) leave the connection to the next; a connection lost after
+    a message's content makes that email ambiguous (transient) and the email whose
+    envelope had gone out with it is sent again on a new connection: once."""
+    import asyncio
+    from dataclasses import replace
+
+    handler = PipeliningAnswering()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        provider = SmtpProvider("127.0.0.1", port, pool_size=2)
+        base = message()
+        names = [f"ok{i}" for i in range(40)] + ["unknown1", "busy1", "spam1", "drop1",
+                                                  "unknown2", "spam2"]
+        outcomes = await asyncio.gather(*(
+            provider.send(replace(base, recipient=(f"{name}@example.org", "")))
+            for name in names), return_exceptions=True)
+        await provider.close()
+    finally:
+        controller.stop()
+    by_name = dict(zip(names, outcomes, strict=True))
+    for name, outcome in by_name.items():
+        if name.startswith("ok"):
+            assert not isinstance(outcome, BaseException), (name, outcome)
+        else:
+            assert isinstance(outcome, ProviderError), (name, outcome)
+    assert by_name["unknown1"].bounce and not by_name["unknown1"].transient
+    assert by_name["busy1"].transient and by_name["busy1"].status == 450
+    assert by_name["spam1"].status == 554 and not by_name["spam1"].transient
+    assert by_name["drop1"].transient and by_name["drop1"].status is None
+    assert sorted(handler.received) == sorted(f"ok{i}@example.org" for i in range(40))
+    # connections are kept: two lines, one more after the lost one
+    assert len(handler.messages_per_connection) <= 3
+    assert max(handler.messages_per_connection) > 5
