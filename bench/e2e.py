@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import signal
 import subprocess
 import sys
@@ -77,9 +78,12 @@ def seed_profiles(bootstrap: str, profiles: list[dict[str, Any]], remove: bool =
         raise BenchError("profiles not acknowledged by Kafka within 60s")
 
 
-def publish(publisher: Publisher, events: list[tuple[str, dict[str, Any]]]) -> list[float]:
-    """Encode first (the SDK's validation is not the pipeline's cost), then produce each,
-    stamping the wall clock just before its produce call."""
+def publish(publisher: Publisher, events: list[tuple[str, dict[str, Any]]],
+            cpu: list[float] | None = None) -> list[float]:
+    """Encode first (the SDK's validation is not the pipeline's timing), then produce each,
+    stamping the wall clock just before its produce call. ``cpu`` gets the CPU seconds this
+    process spent on it added (the publisher's CPU counts, as the peer's producer's does)."""
+    began = _process_cpu_s()
     encoded = [(event_type, publisher.encode(event_type, event),
                 default_key(event_type, event)) for event_type, event in events]
     stamps = []
@@ -87,7 +91,14 @@ def publish(publisher: Publisher, events: list[tuple[str, dict[str, Any]]]) -> l
         stamps.append(time.time())
         publisher.send_encoded(event_type, payload, key)
     publisher.flush(60)
+    if cpu is not None:
+        cpu.append(_process_cpu_s() - began)
     return stamps
+
+
+def _process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def searchable(settings: Settings, event_ids: list[str]) -> int:
@@ -139,7 +150,8 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
                  "--output", str(report_dir / f"profile-{run}-{name}.txt"), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for name, proc in zip(workers.names, workers.procs, strict=True)]
-        stamps = _publish_scenario(bench, options, work, sink)
+        publisher_cpu: list[float] = []
+        stamps = _publish_scenario(bench, options, work, sink, publisher_cpu)
         received = _wait_for_sink(work, sink, options.timeout_s, workers)
         last_accept = max(at for key, at in received if key in work.expected)
         ids = sorted({event["event_id"] for _, event in work.events})
@@ -169,6 +181,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
                        run)
     if message_bytes:
         result["message_bytes"] = message_bytes
+    result["cpu_s"]["publisher"] = round(sum(publisher_cpu), 2)
     result["event_loop_lag"] = lags
     result["mean_batch_records"] = batches
     result["stream_buffers_full"] = buffers_full
@@ -191,16 +204,16 @@ def _warm_up(settings: Settings, sink: Sink, run: str, timeout_s: float,
 
 
 def _publish_scenario(settings: Settings, options: Options, work: Workload,
-                      sink: Sink) -> list[float]:
+                      sink: Sink, cpu: list[float]) -> list[float]:
     with Publisher(settings.kafka_bootstrap) as publisher:
         if options.scenario != "backlog":
-            return publish(publisher, work.events)
+            return publish(publisher, work.events, cpu)
         # the campaign first; the critical mail once the backlog is really draining
-        first = publish(publisher, work.events[:1])
+        first = publish(publisher, work.events[:1], cpu)
         draining = min(BACKLOG_DRAINING, len(work.profiles) // 5)
         deadline_poll(lambda: len(sink.keys()) >= draining, options.timeout_s,
                        f"first {draining} marketing emails at the sink")
-        return first + publish(publisher, work.events[1:])
+        return first + publish(publisher, work.events[1:], cpu)
 
 
 def _wait_for_sink(work: Workload, sink: Sink, timeout_s: float,

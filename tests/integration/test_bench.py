@@ -29,6 +29,7 @@ def _check(result, n, workers=None):
     assert result["emails_per_s"] > 0 and result["searchable_after_s"] > 0
     for process in (*workers, "kafka", "opensearch"):
         assert result["cpu_s"][process] >= 0 and result["peak_rss_mb"][process] > 0
+    assert result["cpu_s"]["publisher"] > 0  # counted, as the peer's producer is
     for stats in result["latency_ms"].values():
         assert 0 < stats["p50"] <= stats["p95"] <= stats["p99"] <= stats["max"]
 

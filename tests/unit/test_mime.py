@@ -5,6 +5,7 @@ import email.policy
 from email.header import decode_header, make_header
 from email.utils import parseaddr
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,11 +76,25 @@ def test_attachments_and_odd_filenames():
     assert parsed.get_content_type() == "multipart/mixed"
 
 
-def test_cjk_bodies_use_base64_and_ascii_bodies_quoted_printable():
+def test_cjk_bodies_use_base64_and_ascii_bodies_7bit():
     raw = _mail(text="ご注文ありがとうございます。" * 20, html="<p>plain ascii</p>").raw
     plain, html = raw.split(b"Content-Type: text/")[1:3]
     assert b"Content-Transfer-Encoding: base64" in plain
-    assert b"Content-Transfer-Encoding: quoted-printable" in html
+    assert b"Content-Transfer-Encoding: 7bit" in html and b"<p>plain ascii</p>" in html
+
+
+@pytest.mark.parametrize("html", [
+    "<p>" + "x" * 1200 + "</p>",  # a line over 998 bytes
+    "<p>a\0b</p>",  # NUL
+    "<p>--=_alt_0000000000000000000000000000000000000000--</p>",  # looks like a boundary
+    "<p>caf\u00e9</p>",  # not ASCII
+])
+def test_what_7bit_may_not_carry_is_quoted_printable(html):
+    email = _mail(html=html)
+    part = email.raw.split(b"Content-Type: text/html")[1]
+    assert b"Content-Transfer-Encoding: quoted-printable" in part
+    parsed = _parse(email)
+    assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n") == html
 
 
 def test_headers_are_crlf_and_ordered():
