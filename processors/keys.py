@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 # anything shaped like an address, as providers echo them in their texts ("550 5.1.1
 # <anna@example.org>: user unknown")
@@ -28,6 +29,7 @@ def without_addresses(text: str | None) -> str | None:
     return None if text is None else _ADDRESS.sub("<address>", text)
 
 
+@lru_cache(maxsize=4096)  # a sender asks twice per email (admission, delivery event)
 def recipient_key(recipient: str, secret: bytes = b"") -> str:
     """Keyed hash of the address: partitions per recipient and stands in for it in analytics."""
     return hmac.new(secret, normalize_address(recipient).encode(), hashlib.sha256).hexdigest()[:32]

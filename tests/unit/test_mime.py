@@ -123,3 +123,22 @@ def test_non_ascii_headers_are_encoded_words_of_at_most_76_characters(subject):
     assert all(len(line) <= 76 for line in lines[1:])
     decoded = str(make_header(decode_header(" ".join(line.strip() for line in lines))))
     assert decoded == subject
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(st.sampled_from("ab <>=/:.?-_ \"'()"), min_size=60, max_size=600))
+def test_long_ascii_headers_fold_at_spaces_and_unfold_exactly(value):
+    from processors.mime import MAX_LINE, text_header
+    field = text_header("Subject", value)
+    lines = field.split("\r\n")
+    assert "".join(lines) == f"Subject: {value}"  # unfolding (removing CRLF) gives it back
+    assert all(line.strip() and len(line) <= MAX_LINE for line in lines)
+    assert all(line.startswith(" ") for line in lines[1:])
+    assert lines[0].strip() != "Subject:" or value[:1] == " "
+    # a line passes 78 characters only when it had nowhere to fold
+    bodies = [lines[0][len("Subject: "):], *(line[1:] for line in lines[1:])]
+    for line, body in zip(lines[:-1], bodies[:-1], strict=True):
+        assert len(line.rstrip(" ")) <= 78 or " " not in body.strip(" ")
+    parsed = email.message_from_bytes(f"{field}\r\n\r\nbody".encode(),
+                                      policy=email.policy.default)
+    assert " ".join(str(parsed["Subject"]).split()) == " ".join(value.split())
