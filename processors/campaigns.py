@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from core.vocab import ConsentCategory, RejectReason
@@ -74,19 +75,26 @@ def signing_keys(secret: str | bytes) -> list[bytes]:
     return [key.strip() for key in raw.split(b",")] or [b""]
 
 
+@lru_cache(maxsize=16)
+def _signing_key(secret: str | bytes) -> bytes:
+    """The key that signs (the first of the rotation list): once per secret, not per link."""
+    return signing_keys(secret)[0]
+
+
+@lru_cache(maxsize=16)
 def key_id(key: bytes) -> str:
     """Names a key in a token without revealing it."""
     return _b64(hashlib.sha256(b"flowmail-unsubscribe-key\x1f" + key).digest()[:6])
 
 
 def _mac(key: bytes, user_id: str, shop_id: str) -> bytes:
-    return hmac.new(key, f"{user_id}\x1f{shop_id}".encode(), hashlib.sha256).digest()[:16]
+    return hmac.digest(key, f"{user_id}\x1f{shop_id}".encode(), "sha256")[:16]
 
 
 def unsubscribe_token(secret: str | bytes, user_id: str, shop_id: str) -> str:
     """``<key id>.<user>.<shop>.<mac>``: verifiable without a lookup, forgeable only with the
     secret; the key id lets a rotated-out key still verify links already sent."""
-    key = signing_keys(secret)[0]
+    key = _signing_key(secret)
     return (f"{key_id(key)}.{_b64(user_id.encode())}.{_b64(shop_id.encode())}."
             f"{_b64(_mac(key, user_id, shop_id))}")
 

@@ -32,7 +32,7 @@ def without_addresses(text: str | None) -> str | None:
 @lru_cache(maxsize=4096)  # a sender asks twice per email (admission, delivery event)
 def recipient_key(recipient: str, secret: bytes = b"") -> str:
     """Keyed hash of the address: partitions per recipient and stands in for it in analytics."""
-    return hmac.new(secret, normalize_address(recipient).encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, normalize_address(recipient).encode(), "sha256").hex()[:32]
 
 
 def recipient_domain(recipient: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 SUPPORTED = ("en", "de", "fr", "es", "it", "pt_BR", "ja", "zh_Hans")
 DEFAULT = "en"
 
@@ -15,6 +17,7 @@ COUNTRY_LOCALE = {
 _ALIASES = {"pt": "pt_BR", "zh": "zh_Hans", "zh_cn": "zh_Hans", "zh_sg": "zh_Hans"}
 
 
+@lru_cache(maxsize=512)
 def normalize(tag: str | None) -> str | None:
     """Map a BCP 47 / POSIX tag (``de-DE``, ``pt_br``, ``zh-Hans-CN``) to a supported locale."""
     if not tag:

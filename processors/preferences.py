@@ -64,8 +64,7 @@ def _kid(key: bytes) -> str:
 
 
 def _mac(key: bytes, user_id: str, shop_id: str, expires: int) -> bytes:
-    return hmac.new(key, f"{user_id}\x1f{shop_id}\x1f{expires}".encode(),
-                    hashlib.sha256).digest()[:16]
+    return hmac.digest(key, f"{user_id}\x1f{shop_id}\x1f{expires}".encode(), "sha256")[:16]
 
 
 def token(secret: bytes, user_id: str, shop_id: str, expires_at: int) -> str:

@@ -54,7 +54,7 @@ def _unb64(text: str) -> bytes:
 
 def sign(key: bytes, payload: dict[str, Any]) -> str:
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_b64(hmac.new(key, body.encode(), hashlib.sha256).digest()[:MAC_BYTES])}"
+    return f"{body}.{_b64(hmac.digest(key, body.encode(), 'sha256')[:MAC_BYTES])}"
 
 
 def verify(keys: list[bytes], token: str) -> dict[str, Any]:
