@@ -161,7 +161,7 @@ class BatchSender(LoopStage):
 
     async def _admit(self, record: SourceRecord, in_batch: set[str]) -> EmailCommand | None:
         command = await self.dead.attempt(record, self.stage, lambda: EmailCommand.from_record(
-            self.commands.decode(record.value)))
+            self.commands.decode(record.value, millis=True)))
         if command is None:
             return None
         key = command.idempotency_key

@@ -68,7 +68,7 @@ class SinkStage:
         decoded: list[tuple[SourceRecord, DeliveryEvent]] = []
         for record in batch:
             event = await self.dead.attempt(record, "sink", lambda r=record: (
-                DeliveryEvent.from_record(self.deliveries.decode(r.value))))
+                DeliveryEvent.from_record(self.deliveries.decode(r.value, millis=True))))
             if event is not None:
                 decoded.append((record, event))
         if not decoded:

@@ -27,10 +27,11 @@ class Serde:
     registry: SchemaRegistry
     max_bytes: int | None = None
 
-    def decode(self, payload: bytes | None) -> dict[str, Any]:
+    def decode(self, payload: bytes | None, *, millis: bool = False) -> dict[str, Any]:
+        """``millis``: timestamps as epoch milliseconds (core/avro.py)."""
         if self.max_bytes is not None:
             payload_size(payload or b"", self.max_bytes)
-        return self.registry.decode(self.subject, payload)
+        return self.registry.decode(self.subject, payload, millis=millis)
 
     def encode(self, value: AsRecord | dict[str, Any], check: bool = False) -> bytes:
         """``check``: validate first so the error names the field (records from outside);
