@@ -139,11 +139,15 @@ class BatchSender(LoopStage):
         await self.producer.flush()  # ledger, delivery events, retries, alerts
 
     async def _one_by_one(self, jobs: list[tuple[SourceRecord, EmailCommand]]) -> None:
-        gate = asyncio.Semaphore(self.concurrency)
+        """``concurrency`` tasks take the batch's emails in turn (not a task per email)."""
         prerendered = self._prerender([command for _, command in jobs])
-        await asyncio.gather(*(self._deliver(record, command, gate,
-                                             prerendered.get(command.command_id))
-                               for record, command in jobs))
+        waiting = iter(jobs)
+
+        async def take_turns() -> None:
+            for record, command in waiting:
+                await self._deliver(record, command, prerendered.get(command.command_id))
+
+        await asyncio.gather(*(take_turns() for _ in range(min(self.concurrency, len(jobs)))))
 
     def _prerender(self, commands: list[EmailCommand]) -> dict[str, RenderedEmail]:
         """Campaign mail of one (campaign, variant, locale) is rendered once per batch."""
@@ -176,30 +180,28 @@ class BatchSender(LoopStage):
         return None
 
     async def _deliver(self, record: SourceRecord, command: EmailCommand,
-                       gate: asyncio.Semaphore, prerendered: RenderedEmail | None = None) -> None:
-        async with gate:
-            if self.priority is not Priority.CRITICAL:
-                await self.precedence.wait_turn()
-            try:
-                rendered = prerendered or self._render(command)
-                email = build_message(command, rendered, self.settings.mail_from)
-                _ = email.raw
-            except AttachmentFailed as err:
-                await self.retry_or_fail(record, command, err, transient=True, alert=True)
-                return
-            except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
-                await self._failed(record, command, err)
-                return
-            try:
-                result = await self.chain.send(email, REGION_OF_LOCALE.get(command.locale, ""))
-            except ProviderError as err:
-                await self.retry_or_fail(record, command, err, transient=err.transient,
-                                          provider=err.provider,
-                                          retry_after_s=err.retry_after_s)
-                return
+                       prerendered: RenderedEmail | None = None) -> None:
+        if self.priority is not Priority.CRITICAL:
+            await self.precedence.wait_turn()
+        try:
+            rendered = prerendered or self._render(command)
+            email = build_message(command, rendered, self.settings.mail_from)
+            _ = email.raw
+        except AttachmentFailed as err:
+            await self.retry_or_fail(record, command, err, transient=True, alert=True)
+            return
+        except Exception as err:  # noqa: BLE001 - the dead-letter policy decides
+            await self._failed(record, command, err)
+            return
+        try:
+            result = await self.chain.send(email, REGION_OF_LOCALE.get(command.locale, ""))
+        except ProviderError as err:
+            await self.retry_or_fail(record, command, err, transient=err.transient,
+                                      provider=err.provider, retry_after_s=err.retry_after_s)
+            return
         self.ledger.put(record.partition, command.idempotency_key, f"sent:{result.provider}")
         latency_ms = time.time() * 1000 - command.event_published_at
-        metrics.SEND_LATENCY.labels(self.priority.value).observe(latency_ms / 1000)
+        metrics.labelled(metrics.SEND_LATENCY, self.priority.value).observe(latency_ms / 1000)
         missing = rendered.missing_attachments
         if missing:
             metrics.ATTACHMENTS_MISSING.labels(command.email_type.value).inc()
@@ -249,5 +251,5 @@ class BatchSender(LoopStage):
         event = delivery_event(command, status, self.key_secret, **fields)
         self.producer.produce(DELIVERY, command.idempotency_key.encode(),
                               self.deliveries.encode(event))
-        metrics.DELIVERIES.labels(self.priority.value, status.value,
-                                  fields.get("provider") or "none").inc()
+        metrics.labelled(metrics.DELIVERIES, self.priority.value, status.value,
+                         fields.get("provider") or "none").inc()

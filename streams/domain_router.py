@@ -192,7 +192,7 @@ class DomainRouter(LoopStage):
         if record.topic == "campaign.launched":
             self._broadcast(record)
         self._publish(encoded)
-        metrics.EVENTS_ROUTED.labels(record.topic).inc()
+        metrics.labelled(metrics.EVENTS_ROUTED, record.topic).inc()
 
     def _encode(self, commands: list[EmailCommand]) -> list[tuple[EmailCommand, bytes]]:
         return [(c, self.commands[c.priority.topic].encode(c)) for c in commands]
@@ -204,7 +204,8 @@ class DomainRouter(LoopStage):
         for command, payload in encoded:
             key = recipient_key(command.recipient, self.key_secret).encode()
             self.producer.produce(command.priority.topic, key, payload)
-            metrics.COMMANDS.labels(command.priority.value, command.email_type.value).inc()
+            metrics.labelled(metrics.COMMANDS, command.priority.value,
+                             command.email_type.value).inc()
 
     def _broadcast(self, record: SourceRecord) -> None:
         """One copy per partition, marked with this app id: campaign.fanout is shared, and a
