@@ -56,9 +56,11 @@ def control_routes(state: FakeState) -> list[web.RouteDef]:
         return web.json_response({"accepted": state.accepted, "refused": state.refused})
 
     async def receipts(_: web.Request) -> web.Response:
-        """(idempotency key, accepted at) per recipient: what the benchmark counts."""
+        """(idempotency key, accepted at, email type) per recipient: what the benchmark
+        counts."""
         return web.json_response({"receipts": [
-            [m["headers"].get("X-Flowmail-Idempotency-Key"), m["at"]] for m in state.accepted]})
+            [m["headers"].get("X-Flowmail-Idempotency-Key"), m["at"],
+             m["headers"].get("X-Flowmail-Email-Type")] for m in state.accepted]})
 
     async def reset(_: web.Request) -> web.Response:
         state.faults, state.accepted, state.refused = FaultPlan(), [], 0

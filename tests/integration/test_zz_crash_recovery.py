@@ -108,7 +108,7 @@ def test_sigkill_during_a_batch_campaign_loses_nothing_and_sends_nothing_twice(
 
     def received() -> Counter:
         answer = requests.get(f"{fake_apis.mailgun_url}/_fake/receipts", timeout=30).json()
-        return Counter(key for key, _ in answer["receipts"] if key in keys)
+        return Counter(key for key, *_ in answer["receipts"] if key in keys)
 
     def ambiguous() -> set[str]:
         """Recipients reported ambiguous (the call in flight at the kill: the provider may or

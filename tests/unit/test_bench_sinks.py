@@ -30,3 +30,14 @@ def test_reset_empties_the_dump_directory_and_keeps_it(tmp_path):
     sink.reset()
     assert sink.dump_dir.is_dir() and not list(sink.dump_dir.iterdir())
     assert sink.message_bytes() == 0
+
+
+def test_operator_mail_is_neither_the_workloads_nor_foreign(tmp_path):
+    """A daily report sent when the day turns during a run is flowmail's own mail."""
+    sink = SmtpSink(tmp_path / "dump")
+    sink.reset()
+    head = "X-Flowmail-Idempotency-Key: {}\r\nX-Flowmail-Email-Type: {}\r\n\r\n"
+    (sink.dump_dir / "1.a").write_text(head.format("a" * 40, "daily_report"))
+    (sink.dump_dir / "2.b").write_text(head.format("b" * 40, "order_confirmation"))
+    (sink.dump_dir / "3.c").write_text("X-Flowmail-Email-Type: welcome\r\n")  # still arriving
+    assert sink.keys() == ["b" * 40]
