@@ -61,6 +61,10 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
              f"{result['unique_received']} / {result['duplicates']} / {result['lost']} |",
              f"| all delivery events searchable after (s since first publish) | "
              f"{result['searchable_after_s']} |",
+             *([f"| before the runs (this invocation started Kafka/OpenSearch) | one unmeasured "
+                f"run of {result['stack_warm_up']['emails']} emails "
+                f"({result['stack_warm_up']['emails_per_s']} emails/s) |"]
+               if result.get("stack_warm_up") else []),
              *([f"| mean message size at the sink (B; the peer's: about 6,500, its README) | "
                 f"{result['message_bytes']} |"] if result.get("message_bytes") else []), "",
              "## Latency, publish to provider accept (ms)", "",

@@ -47,6 +47,7 @@ def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
     # the raw limit is measured at the run's own mean message size
     assert result["message_bytes"] > 1000
     assert result["limits"]["smtp_sink"]["size_bytes"] == result["message_bytes"]
+    assert "stack_warm_up" not in result  # the session's stack was up: nothing to warm
     assert result["limits"]["kafka"]["passed"] == 240
     assert 0 < result["limits"]["fraction_of_kafka_passthrough"]
     report = write_report(result, "flowmail bench --n 240")
