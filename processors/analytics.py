@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from typing import Any
 
 from processors.commands import DeliveryEvent
 
+DAY_MS = 86_400_000
+
 
 def index_name(prefix: str, occurred_at_ms: int) -> str:
     """Monthly indices: ``<prefix>-YYYY.MM`` by the event's own time, not the indexing time."""
-    when = dt.datetime.fromtimestamp(occurred_at_ms / 1000, tz=dt.UTC)
+    return _index_of_day(prefix, occurred_at_ms // DAY_MS)
+
+
+@lru_cache(maxsize=64)
+def _index_of_day(prefix: str, day: int) -> str:
+    when = dt.datetime.fromtimestamp(day * 86_400, tz=dt.UTC)
     return f"{prefix}-{when:%Y.%m}"
+
+
+@lru_cache(maxsize=64)
+def _action_head(index: str) -> str:
+    """The bulk action line up to the document id (ids are hex: nothing to escape there)."""
+    return '{"index":{"_index":' + json.dumps(index) + ',"_id":'
+
 
 
 def to_document(event: DeliveryEvent) -> dict[str, Any]:
@@ -28,8 +43,8 @@ def bulk_body(prefix: str, events: list[DeliveryEvent]) -> str:
     serialises action by action, a third of the sink's time."""
     lines = []
     for event in events:
-        lines.append(json.dumps({"index": {"_index": index_name(prefix, event.occurred_at),
-                                           "_id": event.event_id}}))
+        lines.append(f"{_action_head(index_name(prefix, event.occurred_at))}"
+                     f"{json.dumps(event.event_id)}}}}}")
         lines.append(json.dumps(to_document(event), separators=(",", ":")))
     return "\n".join(lines) + "\n"
 

@@ -23,9 +23,12 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateError,
+    pass_eval_context,
     select_autoescape,
 )
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markupsafe import Markup
 
 from core.catalogue import EmailType
 from core.settings import TEMPLATE_DIR
@@ -107,6 +110,19 @@ class LocaleKit:
     gettext: Callable[[str], str]
 
 
+def _newstyle_gettext(translate: Callable[[str], str]) -> Callable[..., str]:
+    """What jinja2.ext's newstyle gettext does (escape-aware, always a format string), with
+    one call instead of three."""
+    @pass_eval_context
+    def gettext(eval_ctx: EvalContext, string: str, **variables: Any) -> str:
+        translated: str = translate(string)
+        if eval_ctx.autoescape:
+            translated = Markup(translated)  # noqa: S704 - the catalog's text, as jinja2.ext; % escapes the values
+        return translated % variables
+
+    return gettext
+
+
 def _environment(locale: str, template_dir: Path) -> LocaleKit:
     env = Environment(loader=FileSystemLoader(template_dir),
                       autoescape=select_autoescape(["html"], default_for_string=False),
@@ -114,6 +130,10 @@ def _environment(locale: str, template_dir: Path) -> LocaleKit:
                       auto_reload=False)
     translations = load_translations(template_dir / "locale", locale)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    # ``_()`` as the newstyle gettext itself: Jinja2's alias and wrapper went through three
+    # Context.call()s per translated string (a third of a shipping update's render)
+    fast = _newstyle_gettext(translations.gettext)
+    env.globals.update(gettext=fast, _=fast)
     formats = LocaleFormats(locale)
     env.filters.update({name: passing_holes(name, function) for name, function in (
         ("money", formats.money), ("date", formats.date), ("datetime", formats.datetime),
