@@ -4,6 +4,7 @@ answers with the 4xx/5xx codes real servers use."""
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -34,16 +35,25 @@ class Answering:
         return "250 Message accepted"
 
 
-@pytest.fixture
-def server():
-    handler = Answering()
+@contextmanager
+def serving(handler):
+    """An aiosmtpd server with ``handler`` on a free port, for the block."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    yield handler, port
-    controller.stop()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def server():
+    handler = Answering()
+    with serving(handler) as port:
+        yield handler, port
 
 
 async def test_sends_and_reuses_connections(server):
@@ -240,12 +250,7 @@ async def test_pipelined_lines_survive_refusals_and_a_lost_connection():
     from dataclasses import replace
 
     handler = PipeliningAnswering()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving(handler) as port:
         provider = SmtpProvider("127.0.0.1", port, pool_size=2)
         base = message()
         names = [f"ok{i}" for i in range(40)] + ["unknown1", "busy1", "spam1", "drop1",
@@ -254,8 +259,6 @@ async def test_pipelined_lines_survive_refusals_and_a_lost_connection():
             provider.send(replace(base, recipient=(f"{name}@example.org", "")))
             for name in names), return_exceptions=True)
         await provider.close()
-    finally:
-        controller.stop()
     by_name = dict(zip(names, outcomes, strict=True))
     for name, outcome in by_name.items():
         if name.startswith("ok"):
