@@ -18,6 +18,7 @@ pseudonym secret cannot rotate this way: it decides partitions and analytics ide
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets as random_secrets
@@ -63,14 +64,18 @@ def with_secrets(settings: Settings) -> Settings:
 
 
 def _stored(path: Path, name: str) -> str:
-    """The local stack's own secret: generated once, then read back by every process."""
+    """The local stack's own secret: generated once, then read back by every process. A
+    lock file makes read-generate-write one step: worker processes starting together on a
+    new home would otherwise each make a different secret (and trip over one temp file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    if name not in stored:
-        stored[name] = random_secrets.token_hex(32)
-        descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                             0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(stored, handle)
-        os.replace(path.with_suffix(".tmp"), path)
-    return stored[name]
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        if name not in stored:
+            stored[name] = random_secrets.token_hex(32)
+            descriptor = os.open(path.with_suffix(".tmp"),
+                                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(stored, handle)
+            os.replace(path.with_suffix(".tmp"), path)
+        return stored[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,29 @@ def test_rotation_keeps_links_already_sent_working():
     forged = sent_before.split(".")
     forged[2] = unsubscribe_token(old, "rk-1", "shop-999").split(".")[2]
     assert verify_unsubscribe_token(rotated, ".".join(forged)) is None
+
+
+def _read_all_when(start, home: str, answers) -> None:
+    from core.secrets import NAMES, _stored
+    start.wait()
+    answers.put([_stored(Path(home) / "secrets.json", name) for name in NAMES])
+
+
+def test_processes_starting_together_on_a_new_home_agree_on_its_secrets(tmp_path):
+    """Worker processes start at once on a fresh home (CI saw one fail on the shared temp
+    file); each must get the same secrets, which exactly one of them made."""
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    start, answers = context.Event(), context.Queue()
+    processes = [context.Process(target=_read_all_when, args=(start, str(tmp_path), answers))
+                 for _ in range(16)]
+    for process in processes:
+        process.start()
+    start.set()  # all at once
+    got = [answers.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert all(process.exitcode == 0 for process in processes)
+    assert len({tuple(a) for a in got}) == 1
+    assert len(set(got[0])) == len(got[0])  # one secret per name
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
