@@ -19,15 +19,14 @@ def index_name(prefix: str, occurred_at_ms: int) -> str:
 
 @lru_cache(maxsize=64)
 def _index_of_day(prefix: str, day: int) -> str:
-    when = dt.datetime.fromtimestamp(day * 86_400, tz=dt.UTC)
+    when = dt.datetime.fromtimestamp(day * DAY_MS // 1000, tz=dt.UTC)
     return f"{prefix}-{when:%Y.%m}"
 
 
 @lru_cache(maxsize=64)
 def _action_head(index: str) -> str:
-    """The bulk action line up to the document id (ids are hex: nothing to escape there)."""
+    """The bulk action line up to the document id, once per index."""
     return '{"index":{"_index":' + json.dumps(index) + ',"_id":'
-
 
 
 def to_document(event: DeliveryEvent) -> dict[str, Any]:
