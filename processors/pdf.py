@@ -32,6 +32,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from core.settings import TEMPLATE_DIR
+from processors.pdf_standard import StandardFontCanvas
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext marker Babel extracts
@@ -137,6 +138,9 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
     between characters."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
+        if pdfmetrics.stringWidth(paragraph, font, size) <= width:  # most lines fit whole
+            lines.append(paragraph)
+            continue
         current = ""
         for word in paragraph.split(" "):
             candidate = f"{current} {word}" if current else word
@@ -160,7 +164,9 @@ class PageWriter:
 
     def __init__(self, font: str, to_1252: bool) -> None:
         self.buffer = io.BytesIO()
-        self.canvas = Canvas(self.buffer, pagesize=A4, pageCompression=1, invariant=1)
+        self.canvas: Canvas | StandardFontCanvas = (
+            StandardFontCanvas(self.buffer, font, A4) if font == STANDARD_FONT
+            else Canvas(self.buffer, pagesize=A4, pageCompression=1, invariant=1))
         self.font, self.to_1252 = font, to_1252
         self.y = PAGE_HEIGHT - MARGIN
         self.size = 10.0

@@ -121,3 +121,17 @@ def test_an_invoice_whose_pdf_cannot_be_made_is_a_transient_failure(monkeypatch)
     monkeypatch.setitem(rendering.PDF_OF, rendering.EmailType.INVOICE, (pattern, _broken_pdf))
     with pytest.raises(AttachmentFailed, match="disk full"):
         RENDERER.render(_command("invoice.issued", invoice_issued(1, NOW_DT), "en"))
+
+
+def test_the_standard_font_canvas_escapes_what_pdf_strings_cannot_hold():
+    """Parentheses, backslashes and CR in a name come back as they were; a character
+    Windows-1252 lacks (the caller maps the ones it can) becomes '?', not a failed PDF."""
+    from processors.pdf import PageWriter
+    writer = PageWriter(STANDARD_FONT, True)
+    writer.line("Müller (GmbH) \\ back\rslash")
+    writer.canvas.drawString(10, 10, "Łódź")
+    content = writer.finish()
+    reader = PdfReader(io.BytesIO(content), strict=True)
+    text = reader.pages[0].extract_text()
+    assert "Müller (GmbH) \\ back" in text and "?ód?" in text
+    assert reader.pages[0]["/Resources"]["/Font"]["/F1"]["/BaseFont"] == "/Helvetica"
