@@ -13,7 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from opensearchpy.exceptions import SerializationError
+from opensearchpy.serializer import JSONSerializer
 
+from core import json_text
 from core.settings import Settings, SettingsError
 
 
@@ -49,11 +52,22 @@ def _aws_credentials() -> Any:
     return credentials
 
 
+class FastJSONSerializer(JSONSerializer):
+    """Answers read by core/json_text: a bulk answer has an item per document, and the
+    sink reads one for every batch it indexes."""
+
+    def loads(self, s: str) -> Any:
+        try:
+            return json_text.loads(s)
+        except (ValueError, TypeError) as err:
+            raise SerializationError(s, err) from err
+
+
 def async_client_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``opensearchpy.AsyncOpenSearch``."""
     _checked(settings)
     url = settings.opensearch_url
-    options: dict[str, Any] = {"hosts": [url]}
+    options: dict[str, Any] = {"hosts": [url], "serializer": FastJSONSerializer()}
     if urlsplit(url).scheme == "https":
         verify = _verify(settings)
         options.update(use_ssl=True, verify_certs=bool(verify), ssl_show_warn=False)

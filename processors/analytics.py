@@ -7,6 +7,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from core import json_text
 from processors.commands import DeliveryEvent
 
 DAY_MS = 86_400_000
@@ -44,7 +45,7 @@ def bulk_body(prefix: str, events: list[DeliveryEvent]) -> str:
     for event in events:
         lines.append(f"{_action_head(index_name(prefix, event.occurred_at))}"
                      f"{json.dumps(event.event_id)}}}}}")
-        lines.append(json.dumps(to_document(event), separators=(",", ":")))
+        lines.append(json_text.dumps(to_document(event)))
     return "\n".join(lines) + "\n"
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import json_text
 from core.catalogue import EmailType
 from core.vocab import DeliveryStatus, Priority
 
@@ -43,8 +43,7 @@ class EmailCommand:
         record = {name: getattr(self, name) for name in self.__dataclass_fields__}
         record["email_type"] = self.email_type.value
         record["priority"] = self.priority.value
-        record["template_data"] = json.dumps(self.template_data, separators=(",", ":"),
-                                             ensure_ascii=False, default=str)
+        record["template_data"] = json_text.dumps(self.template_data)
         return record
 
     @classmethod
@@ -52,7 +51,7 @@ class EmailCommand:
         values = dict(record)
         values["email_type"] = EmailType(values["email_type"])
         values["priority"] = Priority(values["priority"])
-        values["template_data"] = json.loads(values["template_data"])
+        values["template_data"] = json_text.loads(values["template_data"])
         values["event_published_at"] = _millis(values["event_published_at"])
         values["created_at"] = _millis(values["created_at"])
         if values.get("not_before") is not None:

@@ -24,7 +24,6 @@ What keeps it exact:
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from core import json_text
 from core.catalogue import EmailType
 
 # the template data's personal fields, per email type rendered this way
@@ -133,7 +133,7 @@ def shape_of(email_type: EmailType, locale: str, shop_id: str,
             visit(field, data[field])
     rest = {k: v for k, v in data.items() if k not in personal}
     key = (email_type, locale, shop_id, tuple(layout),
-           json.dumps(rest, sort_keys=True, default=str))
+           json_text.dumps(rest, sort_keys=True))
     return Shape(key, values, data, personal)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from core import json_text
 from core.kafka_config import consumer_config
 from streams import memory
 from streams.batch_io import BatchProducer
@@ -133,11 +134,11 @@ class ChangelogStore:
 
     def get(self, partition: int, key: str) -> Any:
         raw = self._rows.get(partition, key)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else json_text.loads(raw)
 
     def put(self, partition: int, key: str, value: Any) -> None:
         """Locally now; on the broker once the producer's next flush returns."""
-        raw = json.dumps(value)
+        raw = json_text.dumps(value)  # the key stays json.dumps: compaction compares bytes
         self._rows.put(partition, key, raw)
         self.producer.produce(self.topic, json.dumps(key).encode(), raw.encode(),
                               partition=partition)
@@ -164,12 +165,12 @@ class ChangelogStore:
 
     def values(self, partition: int) -> Iterator[Any]:
         for raw in self._rows.values(partition):
-            yield json.loads(raw)
+            yield json_text.loads(raw)
 
     def items(self, partition: int, after: str | None = None) -> Iterator[tuple[str, Any]]:
         """(key, value) in key order after ``after``: a cursor that survives restarts."""
         for key, raw in self._rows.items(partition, after):
-            yield key, json.loads(raw)
+            yield key, json_text.loads(raw)
 
     def close(self) -> None:
         self._rows.close()
