@@ -13,15 +13,16 @@ already stored reads the same.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-# a run of 20 digits may be an integer orjson would read as a float
-_LONG_NUMBER = re.compile(r"\d{20}")
-_LONG_NUMBER_BYTES = re.compile(rb"\d{20}")
+# A run of 20 digits may be an integer orjson would read as a float. Found by mapping every
+# byte to "0" (a digit) or " " and looking for twenty zeros: a regular expression took
+# longer than the parse (11 µs for 1 KB against 2).
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * 20
 
 
 def dumps_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
@@ -47,10 +48,10 @@ def dumps(value: Any, *, sort_keys: bool = False) -> str:
 
 def loads(text: str | bytes) -> Any:
     """The value of JSON text, exactly as the json module reads it."""
-    long_number = _LONG_NUMBER if isinstance(text, str) else _LONG_NUMBER_BYTES
-    if long_number.search(text):
-        return json.loads(text)
+    raw = text.encode() if isinstance(text, str) else text
+    if _LONG_RUN in raw.translate(_DIGITS):
+        return json.loads(raw)
     try:
-        return orjson.loads(text)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:  # NaN, Infinity: json accepts them
-        return json.loads(text)
+        return json.loads(raw)
