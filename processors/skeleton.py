@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from core import json_text
 from core.catalogue import EmailType
@@ -139,11 +139,13 @@ def shape_of(email_type: EmailType, locale: str, shop_id: str,
 
 @dataclass(frozen=True)
 class Parts:
-    """What an email's templates give: subject, HTML (CSS inlined), text."""
+    """What an email's templates give: subject, HTML, text. ``inlined``: the HTML went
+    through the CSS inliner, which parses and writes it again (its own escaping)."""
 
     subject: str
     html: str
     text: str
+    inlined: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,11 @@ def _segments(text: str, html: bool) -> Segments:
     return tuple(found)
 
 
+def _jinja_html(value: str) -> str:
+    """As Jinja2's autoescape writes a value, in text and in attributes alike."""
+    return str(escape(value))
+
+
 def _html_text(value: str) -> str:
     """As html5ever (the CSS inliner's parser) writes text that Jinja2 escaped: the parser
     reads the entities back and turns CR LF into LF, the serializer escapes only these."""
@@ -191,6 +198,7 @@ class Skeleton:
     """One shape's output, cut at its holes once; ``fill`` puts an email's values in."""
 
     def __init__(self, parts: Parts) -> None:
+        self._inlined = parts.inlined
         self._subject = _segments(parts.subject, html=False)
         self._html = _segments(parts.html, html=True)
         self._text = _segments(parts.text, html=False)
@@ -221,7 +229,9 @@ class Skeleton:
                 out.append(static)
                 if slot is not None:
                     text = formatted[slot.index, slot.filters]
-                    if html:
+                    if html and not self._inlined:
+                        text = _jinja_html(text)
+                    elif html:
                         text = (_html_attribute(text) if slot.in_attribute
                                 else _html_text(text))
                     out.append(text)
@@ -229,4 +239,5 @@ class Skeleton:
 
         subject = joined(self._subject, False).strip()
         formatted[SUBJECT, ()] = subject  # the HTML's title: the stripped subject
-        return Parts(subject, joined(self._html, True), joined(self._text, False))
+        return Parts(subject, joined(self._html, True), joined(self._text, False),
+                     self._inlined)

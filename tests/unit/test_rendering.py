@@ -79,3 +79,22 @@ def test_message_has_deterministic_id_both_parts_and_language():
     assert parsed["Content-Language"] == "es"
     assert parsed.get_body(("plain",)) is not None and parsed.get_body(("html",)) is not None
     assert parsed["To"].addresses[0].addr_spec == command.recipient
+
+
+def test_a_template_set_with_a_style_sheet_gets_its_css_inlined(tmp_path):
+    """flowmail's own templates style inline and go out as rendered; a template set that
+    brings a <style> block has it inlined into the elements, and the block removed."""
+    import shutil
+
+    from core.settings import TEMPLATE_DIR
+
+    shipped = RENDERER.render(command_for(1)).html
+    assert shipped.startswith("<!DOCTYPE html>\n<html") and "<tbody>" not in shipped
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, templates)
+    layout = templates / "_layout.html"
+    layout.write_text(layout.read_text().replace(
+        "</head>", "<STYLE>h1 { letter-spacing: 1px }</STYLE>\n</head>"))
+    html = Renderer(template_dir=templates).render(command_for(1)).html
+    assert "<style" not in html.lower() and "letter-spacing: 1px" in html
+    assert "<h1 style=\"" in html

@@ -69,6 +69,32 @@ def test_a_filled_shape_is_the_direct_render(kind, first, last, tail, ip, locale
         assert SHAPED.render(command) == expected  # the first of a shape, or a fill
 
 
+@pytest.mark.parametrize("first", ["Ann", "<b>&amp;", "\"'", " \u00a0Zoë\r", "Fm0HQz"])
+def test_a_template_set_with_a_style_sheet_fills_as_the_inliner_writes(tmp_path, first,
+                                                                       caplog):
+    """Templates with a <style> block go through the CSS inliner, which writes the HTML
+    again with its own escaping: their fills follow it, byte for byte."""
+    import shutil
+
+    from core.settings import TEMPLATE_DIR
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, templates)
+    layout = templates / "_layout.html"
+    layout.write_text(layout.read_text().replace(
+        "</head>", "<style>p { line-height: 1.5 }</style>\n</head>"))
+    shaped, direct = Renderer(template_dir=templates), Renderer(template_dir=templates)
+    direct._from_shape = lambda kit, command: None  # type: ignore[method-assign]
+    for index in range(3):  # the first of the shape, then fills
+        for kind in ("reset", "welcome"):
+            for command in _commands(kind, f"{first}{index}", "Q", f"a{index}\"", None,
+                                     "de", "Nordlicht"):
+                expected = direct.render(command)
+                assert "line-height: 1.5" in expected.html
+                assert shaped.render(command) == expected
+    assert "rendered directly" not in caplog.text  # the fills were used, and exact
+
+
 def test_shapes_are_shared_by_resets_of_one_shop_and_locale():
     renderer = Renderer()
     commands = [c for i in range(40) for c in route(
