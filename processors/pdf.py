@@ -160,13 +160,14 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
 
 
 class PageWriter:
-    """A cursor down A4 pages; a new page starts when the next line would not fit."""
+    """A cursor down A4 pages; a new page starts when the next line would not fit. Fonts
+    no document embeds are drawn by processors/pdf_standard; the DejaVu subset by ReportLab."""
 
     def __init__(self, font: str, to_1252: bool) -> None:
         self.buffer = io.BytesIO()
         self.canvas: Canvas | StandardFontCanvas = (
-            StandardFontCanvas(self.buffer, font, A4) if font == STANDARD_FONT
-            else Canvas(self.buffer, pagesize=A4, pageCompression=1, invariant=1))
+            Canvas(self.buffer, pagesize=A4, pageCompression=1, invariant=1)
+            if font == _latin() else StandardFontCanvas(self.buffer, font, A4))
         self.font, self.to_1252 = font, to_1252
         self.y = PAGE_HEIGHT - MARGIN
         self.size = 10.0

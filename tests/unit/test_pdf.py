@@ -18,7 +18,7 @@ LOCALES = ["en", "de", "fr", "es", "it", "pt_BR", "ja", "zh_Hans"]
 
 
 def _pdf_text(content: bytes) -> tuple[str, int, set[str]]:
-    reader = PdfReader(io.BytesIO(content))
+    reader = PdfReader(io.BytesIO(content), strict=True)
     fonts = set()
     for page in reader.pages:
         for font in (page["/Resources"].get("/Font") or {}).values():
