@@ -54,13 +54,21 @@ class _Pending:
     done: bool = False
 
 
+LINGER_MS = 100
+
+
 class BatchProducer:
     """``produce`` buffers; ``flush`` returns once the broker acknowledged every write since
-    the last flush, re-producing any a transient broker failure dropped (never losing one)."""
+    the last flush, re-producing any a transient broker failure dropped (never losing one).
+
+    Linger: every stage flushes at the end of its batch, and librdkafka's flush sends what
+    waits at once, whatever ``linger.ms`` says. So a long linger costs no latency; it makes
+    a batch's writes one produce request instead of one every few milliseconds while the
+    batch is sent (with 5 ms, the broker's CPU per email was a fifth of the whole)."""
 
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         self._producer = Producer(producer_config(
-            bootstrap, **{"linger.ms": 5, "batch.num.messages": 10000,
+            bootstrap, **{"linger.ms": LINGER_MS, "batch.num.messages": 10000,
                           "compression.type": "lz4", **overrides}))
         self._pending: list[_Pending] = []
 
