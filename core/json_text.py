@@ -37,13 +37,7 @@ def dumps_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
 
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """``dumps_bytes`` as text."""
-    try:
-        return orjson.dumps(value, default=str,
-                            option=_OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _OPTIONS
-                            ).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str,
-                          sort_keys=sort_keys)
+    return dumps_bytes(value, sort_keys=sort_keys).decode()
 
 
 def loads(text: str | bytes) -> Any:

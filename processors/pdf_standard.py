@@ -26,8 +26,8 @@ from reportlab.pdfbase.cidfonts import CIDFontInfo, UnicodeCIDFont, structToPDF
 from reportlab.pdfbase.pdfdoc import PDFDocument
 
 HEADER = b"%PDF-1.4\n%\x93\x8c\x8b\x9e\n"
-# Positions in points to two decimals (a hundredth of a point: below what a printer shows).
-# the painting operator for rect(stroke=, fill=)
+# Positions are written in points to two decimals: a hundredth of a point is below what a
+# printer shows. The painting operator for rect(stroke=, fill=):
 _PAINT = {(0, 0): b"n", (1, 0): b"S", (0, 1): b"f", (1, 1): b"B"}
 
 
@@ -52,7 +52,6 @@ def _utf_16(text: str) -> bytes:
 class Face:
     """A font as the document names it: its dictionary, and how text becomes its codes."""
 
-    name: str
     dictionary: bytes
     encode: Callable[[str], bytes]
 
@@ -66,8 +65,8 @@ def face(font: str) -> Face:
         info = copy.deepcopy(CIDFontInfo[registered.face.name])
         info.pop("Name", None)
         info["Encoding"] = "/" + registered.encodingName
-        return Face(font, structToPDF(info).format(PDFDocument()), _utf_16)
-    return Face(font, b"<< /Type /Font /Subtype /Type1 /BaseFont /%s "
+        return Face(structToPDF(info).format(PDFDocument()), _utf_16)
+    return Face(b"<< /Type /Font /Subtype /Type1 /BaseFont /%s "
                       b"/Encoding /WinAnsiEncoding >>" % font.encode(), _windows_1252)
 
 
