@@ -313,8 +313,9 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
         result["tracking"] = load
     result["machine"] = machine()
     result["report_dir"] = str(report_dir)
-    profiles = sorted(report_dir.glob("profile-*.txt"))
+    from bench.profile_summary import profile_files, summarize
+    runs = {str(r.get("run")) for r in [result, *result.get("runs", [])]}
+    profiles = profile_files(report_dir, runs)
     if profiles:
-        from bench.profile_summary import summarize as profile_top
-        result["profile_top"] = {path.stem: profile_top(path, top=20) for path in profiles}
+        result["profile_top"] = {path.stem: summarize(path, top=20) for path in profiles}
     return result

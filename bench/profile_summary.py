@@ -13,6 +13,13 @@ from pathlib import Path
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::\d+)?\)$")
 
 
+def profile_files(report_dir: Path, runs: set[str]) -> list[Path]:
+    """The py-spy files of these runs (``profile-<run>-<process>.txt``): a reused report
+    folder also holds earlier invocations' files, and the warm-up's."""
+    return sorted(path for path in report_dir.glob("profile-*.txt")
+                  if path.stem.split("-")[1] in runs)
+
+
 def summarize(path: Path, top: int = 25) -> str:
     self_time: Counter[str] = Counter()
     total_time: Counter[str] = Counter()
