@@ -53,6 +53,12 @@ from streams.topics import ALERTS, DELIVERY, SUPPRESSIONS, ledger_changelog
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500  # commands taken at once
+# A ledger entry leaves for the broker this long after its put at most: a kill -9 sends again
+# what the provider accepted in this window, the broker's round trip and the event loop's delay
+# before the put. The batch's other writes wait for one flush (streams/batch_io.py, LINGER_MS);
+# with those 100 ms for the ledger too, a kill sent 113 of 1,500 twice
+# (tests/integration/test_zz_crash_recovery.py); with 1 ms, 4 and 6 in the same kill.
+LEDGER_LINGER_MS = 1
 
 
 def sender_group(settings: Settings, priority: Priority) -> str:
@@ -80,11 +86,12 @@ class BatchSender(LoopStage):
         self.group = sender_group(settings, priority)
         bootstrap = settings.kafka_bootstrap
         self.producer = BatchProducer(bootstrap)
+        self.ledger_producer = BatchProducer(bootstrap, **{"linger.ms": LEDGER_LINGER_MS})
         self._dlq_producer = BatchProducer(bootstrap, **{"linger.ms": 0})
         self.dead = DeadLetters(dead_letter_sender(self._dlq_producer),
                                 settings.max_payload_bytes)
         self.ledger = ChangelogStore(bootstrap, ledger_changelog(settings.app_id, priority),
-                                     self.producer, settings.state_dir)
+                                     self.ledger_producer, settings.state_dir)
         self.bulk = BulkCalls(self, settings.mail_from, self._one_by_one) if uses_batch_api(
             priority, settings, chain) else None
         # a batch API call is worth waiting for; an email to send one by one is not
@@ -104,6 +111,7 @@ class BatchSender(LoopStage):
 
     async def close(self) -> None:
         self.producer.close()
+        self.ledger_producer.close()
         self._dlq_producer.close()
         self.ledger.close()
 
@@ -136,7 +144,8 @@ class BatchSender(LoopStage):
             await self.bulk.send(jobs)
         else:
             await self._one_by_one(jobs)
-        await self.producer.flush()  # ledger, delivery events, retries, alerts
+        await asyncio.gather(self.ledger_producer.flush(),
+                             self.producer.flush())  # delivery events, retries, alerts
 
     async def _one_by_one(self, jobs: list[tuple[SourceRecord, EmailCommand]]) -> None:
         """``concurrency`` tasks take the batch's emails in turn (not a task per email)."""

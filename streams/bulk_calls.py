@@ -110,4 +110,4 @@ class BulkCalls:
         together: one round trip, not a thousand."""
         for record, command in chunk:
             self.sender.ledger.put(record.partition, command.idempotency_key, value)
-        await self.sender.producer.flush()
+        await self.sender.ledger_producer.flush()
