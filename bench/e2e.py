@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -98,8 +97,9 @@ def publish(publisher: Publisher, events: list[tuple[str, dict[str, Any]]],
 
 
 def _process_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """This process's CPU seconds to the nanosecond: a backlog run publishes five events, a
+    few hundred microseconds that getrusage's ticks and two decimals showed as 0.0."""
+    return time.process_time()
 
 
 def searchable(settings: Settings, event_ids: list[str]) -> int:
@@ -182,7 +182,7 @@ def run_once(settings: Settings, options: Options, stack: LocalStack, sink: Sink
                        run)
     if message_bytes:
         result["message_bytes"] = message_bytes
-    result["cpu_s"]["publisher"] = round(sum(publisher_cpu), 2)
+    result["cpu_s"]["publisher"] = round(sum(publisher_cpu), 4)
     result["event_loop_lag"] = lags
     result["mean_batch_records"] = batches
     result["stream_buffers_full"] = buffers_full
