@@ -57,7 +57,7 @@ BATCH_MAX = 500  # commands taken at once
 # what the provider accepted in this window, the broker's round trip and the event loop's delay
 # before the put. The batch's other writes wait for one flush (streams/batch_io.py, LINGER_MS);
 # with those 100 ms for the ledger too, a kill sent 113 of 1,500 twice
-# (tests/integration/test_zz_crash_recovery.py); with 1 ms, 4 and 6 in the same kill.
+# (tests/integration/test_zz_crash_recovery.py); with 1 ms, 4, 6 and 10 in three kills.
 LEDGER_LINGER_MS = 1
 
 
