@@ -57,8 +57,10 @@ BATCH_MAX = 500  # commands taken at once
 # what the provider accepted in this window, the broker's round trip and the event loop's delay
 # before the put. The batch's other writes wait for one flush (streams/batch_io.py, LINGER_MS);
 # with those 100 ms for the ledger too, a kill sent 113 of 1,500 twice
-# (tests/integration/test_zz_crash_recovery.py); with 1 ms, 4, 6 and 10 in three kills.
-LEDGER_LINGER_MS = 1
+# (tests/integration/test_zz_crash_recovery.py); with 1 ms, 4, 6 and 10 in three kills, but a
+# produce request every millisecond cost the broker 2.9 s and the workers 3.2 s more CPU per
+# 20,000 emails than 100 ms; 10 ms: 5 and 9 of 1,500, +0.8 s and +1.2 s (docs/performance.md).
+LEDGER_LINGER_MS = 10
 
 
 def sender_group(settings: Settings, priority: Priority) -> str:
