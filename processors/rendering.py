@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import css_inline
 from jinja2 import (
-    Environment,
     FileSystemLoader,
     StrictUndefined,
     Template,
@@ -38,6 +37,8 @@ from processors.commands import EmailCommand
 from processors.daily_report import percent
 from processors.errors import AttachmentFailed, RejectedInput
 from processors.i18n import LocaleFormats, load_translations
+from processors.jinja_fold import FoldingEnvironment
+from processors.jinja_fold import render as render_template
 from processors.locales import DEFAULT, SUPPORTED
 from processors.pdf import Formatters, invoice_pdf, order_pdf, warm_fonts
 from processors.report_pdf import report_pdf
@@ -110,9 +111,10 @@ def safe_url(value: str | None) -> str:
 class LocaleKit:
     """Everything one locale renders with, built once."""
 
-    env: Environment
+    env: FoldingEnvironment
     formats: LocaleFormats
     gettext: Callable[[str], str]
+    globals: dict[str, Any]  # env.globals as one dict (processors/jinja_fold.render)
 
 
 def _newstyle_gettext(translate: Callable[[str], str]) -> Callable[..., str]:
@@ -129,11 +131,12 @@ def _newstyle_gettext(translate: Callable[[str], str]) -> Callable[..., str]:
 
 
 def _environment(locale: str, template_dir: Path) -> LocaleKit:
-    env = Environment(loader=FileSystemLoader(template_dir),
-                      autoescape=select_autoescape(["html"], default_for_string=False),
-                      undefined=StrictUndefined, extensions=["jinja2.ext.i18n"],
-                      auto_reload=False)
+    env = FoldingEnvironment(loader=FileSystemLoader(template_dir),
+                             autoescape=select_autoescape(["html"], default_for_string=False),
+                             undefined=StrictUndefined, extensions=["jinja2.ext.i18n"],
+                             auto_reload=False)
     translations = load_translations(template_dir / "locale", locale)
+    env.translate = translations.gettext  # literal texts compiled in (jinja_fold)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     # ``_()`` as the newstyle gettext itself: Jinja2's alias and wrapper went through three
     # Context.call()s per translated string (a third of a shipping update's render)
@@ -146,7 +149,7 @@ def _environment(locale: str, template_dir: Path) -> LocaleKit:
     env.globals["status_label"] = lambda status: translations.gettext(
         SHIPMENT_STATUS.get(status, SHIPMENT_STATUS["UNKNOWN"]))
     env.globals["html_lang"] = locale.replace("_", "-")
-    return LocaleKit(env, formats, translations.gettext)
+    return LocaleKit(env, formats, translations.gettext, dict(env.globals))
 
 
 def _is_template(name: str) -> bool:
@@ -220,14 +223,15 @@ class Renderer:
         context["brand"] = self._brands.get(command.shop_id, self._brand_default)
         if command.email_type is EmailType.MARKETING_CAMPAIGN:
             context["variant"] = self._sandboxed_variant(context)
-        subject = env.get_template(f"{folder}/subject.txt").render(context).strip()
+        subject = render_template(env.get_template(f"{folder}/subject.txt"), context,
+                                  kit.globals).strip()
         context["subject"] = Hole(SUBJECT) if holed else subject
-        html = env.get_template(f"{folder}/body.html").render(context)
+        html = render_template(env.get_template(f"{folder}/body.html"), context, kit.globals)
         inlined = _STYLE_SHEET.search(html) is not None
         if inlined:
             html = self._inliner.inline(html)
-        return Parts(subject, html, env.get_template(f"{folder}/body.txt").render(context),
-                     inlined)
+        return Parts(subject, html, render_template(env.get_template(f"{folder}/body.txt"),
+                                                    context, kit.globals), inlined)
 
     def _from_shape(self, kit: LocaleKit, command: EmailCommand) -> Parts | None:
         """Security mail: its shape's output filled in (processors/skeleton.py); None when
