@@ -18,7 +18,7 @@ from opensearchpy.exceptions import TransportError
 from core.avro import SchemaRegistry
 from core.opensearch_client import async_client_options
 from core.settings import Settings
-from processors.analytics import bulk_body, document_properties, index_template
+from processors.analytics import bulk_body, index_template, missing_properties
 from processors.anomaly import count
 from processors.commands import DeliveryEvent
 from streams import metrics
@@ -53,9 +53,11 @@ class SinkStage:
                                                              body=index_template(self.prefix))
                 # indices made by an older template get the fields added since (adding a
                 # field to a mapping is allowed; changing one is not, and is never done)
-                await self.client.indices.put_mapping(
-                    index=f"{self.prefix}-*", body={"properties": document_properties()},
-                    params={"allow_no_indices": "true"})
+                mappings = await self.client.indices.get_mapping(
+                    index=f"{self.prefix}-*", params={"allow_no_indices": "true"})
+                for index, lacking in missing_properties(mappings).items():
+                    await self.client.indices.put_mapping(index=index,
+                                                          body={"properties": lacking})
                 self.template_installed = True
             except (TimeoutError, OSConnectionError, TransportError) as err:
                 log.warning("index template not installed (%s); retrying in %.1fs",

@@ -1,13 +1,17 @@
 """order.placed -> router -> email.transactional -> sender -> SMTP -> outbox, and -> OpenSearch."""
 
+import asyncio
 from html import unescape
 
 import requests
+from opensearchpy import AsyncOpenSearch
 
+from core.opensearch_client import async_client_options
 from flowmail.publisher import Publisher
 from flowmail.samples import order_placed
-from processors.analytics import index_name
+from processors.analytics import document_properties, index_name
 from processors.keys import delivery_event_id, idempotency_key
+from streams.batch_sink import SinkStage
 from streams.topics import COMMAND_SUBJECT
 from tests.integration.helpers import end_offsets, outbox, poll, read_topic, search
 
@@ -67,6 +71,44 @@ def test_index_mapping_is_explicit_and_strict(worker, settings):
         assert index["mappings"]["dynamic"] == "strict"
         assert index["mappings"]["properties"]["status"]["type"] == "keyword"
 
+
+
+def test_an_index_an_older_template_made_gets_the_new_fields_and_keeps_its_own(worker,
+                                                                                settings):
+    """The sink, starting on an index made before a field was added or an identifier lost
+    its doc values: the new fields are added, the old ones stay as they were (OpenSearch
+    refuses to change a mapped field), and the sink starts instead of retrying for ever."""
+    url, older_index = settings.opensearch_url, f"{settings.index_prefix}-1999.01"
+    today = document_properties()
+    older = {name: {"type": spec["type"]} for name, spec in today.items()
+             if name not in ("agent", "url")}
+    requests.put(f"{url}/{older_index}", json={"mappings": {"dynamic": "strict",
+                                                          "properties": older}},
+                 timeout=30).raise_for_status()
+
+    async def install() -> None:
+        client = AsyncOpenSearch(**async_client_options(settings))
+        try:
+            stage = SinkStage(client, None, settings.index_prefix, None)  # type: ignore[arg-type]
+            await asyncio.wait_for(stage.ensure_template(), 60)
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(install())
+        mapped = requests.get(f"{url}/{older_index}/_mapping", timeout=30).json()[
+            older_index]["mappings"]["properties"]
+        assert mapped["agent"] == {"type": "keyword"}
+        assert mapped["url"] == {"type": "keyword", "ignore_above": 2048}
+        assert mapped["event_id"] == {"type": "keyword"}  # as the older template made it
+        [template] = requests.get(f"{url}/_index_template/{settings.index_prefix}",
+                                  timeout=30).json()["index_templates"]
+        properties = template["index_template"]["template"]["mappings"]["properties"]
+        assert properties["event_id"] == {"type": "keyword", "index": False,
+                                          "doc_values": False}
+        assert properties["source_event_id"] == {"type": "keyword", "doc_values": False}
+    finally:
+        requests.delete(f"{url}/{older_index}", timeout=30)
 
 def test_eight_locales_each_get_their_email(worker, settings):
     events = [order_placed(i) for i in range(8)]

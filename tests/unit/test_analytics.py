@@ -1,7 +1,13 @@
 import json
 
 from core.vocab import DeliveryStatus
-from processors.analytics import bulk_body, index_name, index_template, to_document
+from processors.analytics import (
+    bulk_body,
+    index_name,
+    index_template,
+    missing_properties,
+    to_document,
+)
 from processors.commands import DeliveryEvent
 
 
@@ -41,3 +47,31 @@ def test_unknown_status_maps_to_unknown():
     record = event().to_record()
     record["status"] = "teleported"
     assert DeliveryEvent.from_record(record).status is DeliveryStatus.UNKNOWN
+
+
+def test_an_older_index_gets_only_the_fields_it_lacks():
+    """An index an older template made keeps its fields as they are (their parameters cannot
+    change) and gets the ones added since."""
+    today = index_template("email-events")["template"]["mappings"]["properties"]
+    older = {name: {"type": spec["type"]} for name, spec in today.items()
+             if name not in ("agent", "url")}
+    answer = {"email-events-2026.10": {"mappings": {"properties": older}},
+              "email-events-2026.11": {"mappings": {"properties": today}},
+              "email-events-2026.12": {"mappings": {}}}
+    missing = missing_properties(answer)
+    assert missing["email-events-2026.10"] == {"agent": today["agent"], "url": today["url"]}
+    assert "email-events-2026.11" not in missing
+    assert missing["email-events-2026.12"] == today
+    assert missing_properties({}) == {}
+
+
+def test_identifiers_keep_no_doc_values_and_the_grouped_fields_do():
+    mapped = index_template("email-events")["template"]["mappings"]["properties"]
+    for name in ("event_id", "command_id", "source_event_id", "recipient_key",
+                 "provider_message_id"):
+        assert mapped[name]["doc_values"] is False
+    for name in ("status", "shop_id", "campaign_id", "variant", "provider", "priority",
+                 "idempotency_key", "email_type"):  # reports aggregate these
+        assert mapped[name].get("doc_values", True)
+    for name in ("source_event_id", "recipient_key", "idempotency_key"):  # queried
+        assert mapped[name].get("index", True)
