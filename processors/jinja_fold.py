@@ -39,7 +39,6 @@ def fold_gettext(tree: nodes.Template, translate: Callable[[str], str]) -> nodes
                 or call.dyn_kwargs is not None):
             return None
         translated = translate(call.args[0].value)
-        text = nodes.MarkSafeIfAutoescape(nodes.Const(translated), lineno=call.lineno)
         if not call.kwargs:
             try:
                 constant = translated % {}
@@ -49,6 +48,7 @@ def fold_gettext(tree: nodes.Template, translate: Callable[[str], str]) -> nodes
         values = nodes.Dict([nodes.Pair(nodes.Const(keyword.key), keyword.value,
                                         lineno=call.lineno) for keyword in call.kwargs],
                             lineno=call.lineno)
+        text = nodes.MarkSafeIfAutoescape(nodes.Const(translated), lineno=call.lineno)
         return nodes.Mod(text, values, lineno=call.lineno)
 
     _replace_calls(tree, folded)
