@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import os
 import statistics
 import time
@@ -28,7 +27,7 @@ from core.settings import load_settings
 from core.vocab import DeliveryStatus
 from processors.analytics import bulk_body, index_template
 from processors.commands import DeliveryEvent
-from processors.keys import delivery_event_id, idempotency_key
+from processors.keys import delivery_event_id, idempotency_key, recipient_key
 
 PREFIX = "bench-index-cost"
 BATCH = 500
@@ -38,13 +37,14 @@ def _events(n: int) -> list[DeliveryEvent]:
     now = int(time.time() * 1000)
     events = []
     for i in range(n):
-        key = idempotency_key(f"event-{i}", "marketing_campaign", f"p{i}@example.org")
+        address = f"p{i}@example.org"
+        key = idempotency_key(f"event-{i}", "marketing_campaign", address)
         events.append(DeliveryEvent(
             event_id=delivery_event_id(key, "sent", 1),
             status=DeliveryStatus.SENT, idempotency_key=key, command_id=str(uuid.uuid4()),
             email_type=("marketing_campaign", "order_confirmation", "shipping_update")[i % 3],
             priority="marketing", locale="de", shop_id=f"shop-{i % 5:03d}",
-            recipient_key=hashlib.sha256(key.encode()).hexdigest()[:32],
+            recipient_key=recipient_key(address, b"bench-index-cost"),
             recipient_domain="example.org", attempt=1, source_event_id=str(uuid.uuid4()),
             occurred_at=now, provider="smtp", provider_message_id=f"<{key}@flowmail>",
             latency_ms=float(i % 5000), campaign_id="c-1", variant="A", agent="worker"))
