@@ -61,10 +61,7 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
              f"{result['unique_received']} / {result['duplicates']} / {result['lost']} |",
              f"| all delivery events searchable after (s since first publish) | "
              f"{result['searchable_after_s']} |",
-             *([f"| before the runs (this invocation started Kafka/OpenSearch) | one unmeasured "
-                f"run of {result['stack_warm_up']['emails']} emails "
-                f"({result['stack_warm_up']['emails_per_s']} emails/s) |"]
-               if result.get("stack_warm_up") else []),
+             *([warm_up_line(result["stack_warm_up"])] if result.get("stack_warm_up") else []),
              *([f"| mean message size at the sink (B; the peer's: about 6,500, its README) | "
                 f"{result['message_bytes']} |"] if result.get("message_bytes") else []), "",
              "## Latency, publish to provider accept (ms)", "",
@@ -72,9 +69,13 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
     for priority, stats in sorted(result["latency_ms"].items()):
         lines.append(f"| {priority} | {stats['count']} | {stats['p50']} | {stats['p95']} | "
                      f"{stats['p99']} | {stats['max']} |")
-    lines += ["", "## Processes", "", "| process | CPU s | peak RSS MB |", "|---|---|---|"]
+    jit = result.get("jit_cpu_s", {})
+    lines += ["", "## Processes", "",
+              "| process | CPU s | of which JIT compiling (JVMs) | peak RSS MB |",
+              "|---|---|---|---|"]
     for name, cpu in result["cpu_s"].items():
-        lines.append(f"| {name} | {cpu} | {result['peak_rss_mb'].get(name)} |")
+        lines.append(f"| {name} | {cpu} | {jit.get(name, '')} | "
+                     f"{result['peak_rss_mb'].get(name)} |")
     versus = result.get("versus_peer")
     if versus:
         lines += ["", "## Against the peer (BullMQ + Nodemailer), same run, same machine", "",
@@ -131,3 +132,18 @@ def write_report(result: dict[str, Any], command: str) -> Path:
     path = folder / "report.md"
     path.write_text(markdown(result, command, images))
     return path
+
+
+def warm_up_line(warm: dict[str, Any]) -> str:
+    """The unmeasured runs before the measured ones (bench/e2e.py's _warm_stack)."""
+    runs = warm.get("runs")
+    if runs is None:  # reports before the JIT-quiet warm-up: one run after a start
+        return (f"| before the runs (this invocation started Kafka/OpenSearch) | one unmeasured "
+                f"run of {warm['emails']} emails ({warm['emails_per_s']} emails/s) |")
+    started = "this invocation started Kafka/OpenSearch" if warm.get("stack_started") else (
+        "Kafka/OpenSearch were running")
+    shares = ", ".join(f"{run['jit_share']:.0%}" for run in runs)
+    return (f"| before the runs ({started}) | {len(runs)} unmeasured run(s) of {warm['emails']} "
+            f"emails, until the JVMs spent at most {warm['jit_share_limit']:.0%} of their CPU "
+            f"JIT compiling "
+            f"(share per run: {shares}; last run {warm['emails_per_s']} emails/s) |")

@@ -71,6 +71,8 @@ def summarize(options: Any, work: Workload, stamps: list[float],
         "searchable_after_last_accept_s": round(searchable_at - last_accept, 2),
         "cpu_s": {name: p["cpu_s"] for name, p in processes.items()},
         "peak_rss_mb": {name: p["peak_rss_mb"] for name, p in processes.items()},
+        # part of cpu_s: a JVM compiling its own code (long-running ones are done with it)
+        "jit_cpu_s": {name: p["jit_cpu_s"] for name, p in processes.items() if "jit_cpu_s" in p},
         "start_rss_mb": {name: p.get("start_rss_mb", 0.0) for name, p in processes.items()},
         "rss_mb_by_second": {name: p.get("rss_mb_by_second", [])
                              for name, p in processes.items() if name.startswith(("worker",
@@ -102,11 +104,12 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         middle[name] = med([name])
     for priority, stats in middle["latency_ms"].items():
         middle["latency_ms"][priority] = {k: med(["latency_ms", priority, k]) for k in stats}
-    for group in ("cpu_s", "peak_rss_mb", "start_rss_mb"):
+    for group in ("cpu_s", "jit_cpu_s", "peak_rss_mb", "start_rss_mb"):
         middle[group] = {k: med([group, k]) for k in middle.get(group, {})}
     middle["repeat"] = len(runs)
     middle["runs"] = [{k: r[k] for k in ("run", "emails_per_s", "duplicates", "lost",
-                                         "sink_received")} for r in runs]
+                                         "sink_received", "cpu_s", "jit_cpu_s") if k in r}
+                      for r in runs]
     return middle
 
 

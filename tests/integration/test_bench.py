@@ -29,6 +29,9 @@ def _check(result, n, workers=None):
     assert result["emails_per_s"] > 0 and result["searchable_after_s"] > 0
     for process in (*workers, "kafka", "opensearch"):
         assert result["cpu_s"][process] >= 0 and result["peak_rss_mb"][process] > 0
+    for jvm in ("kafka", "opensearch"):  # part of their CPU, never more
+        assert 0 <= result["jit_cpu_s"][jvm] <= result["cpu_s"][jvm] + 0.02
+    assert set(result["jit_cpu_s"]) == {"kafka", "opensearch"}
     assert result["cpu_s"]["publisher"] > 0  # counted, as the peer's producer is
     for stats in result["latency_ms"].values():
         assert 0 < stats["p50"] <= stats["p95"] <= stats["p99"] <= stats["max"]
@@ -36,7 +39,7 @@ def _check(result, n, workers=None):
 
 def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
     result = run_bench(settings, Options(n=240, provider="smtp", report_dir=tmp_path,
-                                         tracking=True))
+                                         tracking=True, warm_runs=1))
     _check(result, 240)
     tracking = result["tracking"]  # every open and click answered and written to Kafka
     assert tracking["failures"] == 0 and tracking["events_written"] == tracking["requests"]
@@ -47,12 +50,16 @@ def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
     # the raw limit is measured at the run's own mean message size
     assert result["message_bytes"] > 1000
     assert result["limits"]["smtp_sink"]["size_bytes"] == result["message_bytes"]
-    assert "stack_warm_up" not in result  # the session's stack was up: nothing to warm
+    # one unmeasured run first (at most one asked for), its JVMs' compiling share recorded
+    warm = result["stack_warm_up"]
+    assert warm["emails"] == 240 and len(warm["runs"]) == 1
+    assert 0 <= warm["runs"][0]["jit_share"] <= 1.01 and warm["stack_started"] is False
     assert result["limits"]["kafka"]["passed"] == 240
     assert 0 < result["limits"]["fraction_of_kafka_passthrough"]
     report = write_report(result, "flowmail bench --n 240")
     text = report.read_text()
     assert "| critical |" in text and "smtp-source" in text and "tracking" in text
+    assert "1 unmeasured run(s) of 240 emails" in text and "JIT compiling" in text
     assert (tmp_path / "latency.png").stat().st_size > 1000
     assert (tmp_path / "throughput.png").stat().st_size > 1000
     json.dumps(result)  # the --json output is plain JSON
@@ -60,7 +67,7 @@ def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
 
 def test_backlog_reports_critical_latency_behind_a_campaign(settings, stack, tmp_path):
     result = run_bench(settings, Options(n=400, provider="sendgrid", scenario="backlog",
-                                         limits=False, report_dir=tmp_path))
+                                         limits=False, report_dir=tmp_path, warm_runs=0))
     _check(result, 404)
     assert result["by_priority"] == {"marketing": 400, "critical": 4}
     assert result["latency_ms"]["critical"]["count"] == 4
@@ -71,7 +78,7 @@ def test_fewer_and_more_worker_processes_than_cores(settings, stack, tmp_path, p
     """The default is one worker process per core (checked above); the scaling table's other
     rows (docs/perf/scaling) in small: every email once, each process measured."""
     result = run_bench(settings, Options(n=120, provider="smtp", workers=processes,
-                                         limits=False, report_dir=tmp_path))
+                                         limits=False, report_dir=tmp_path, warm_runs=0))
     names = [f"worker-{i}" for i in range(processes)]
     _check(result, 120, workers=names)
     assert result["workers"] == processes
