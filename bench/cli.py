@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from bench import WARM_JIT_SHARE, WARM_STACK_RUNS_MAX
 from flowmail.cli import checked_settings
 
 
@@ -34,10 +35,10 @@ from flowmail.cli import checked_settings
 @click.option("--no-limits", is_flag=True, help="Skip the raw smtp-sink and Kafka limits.")
 @click.option("--profile", is_flag=True, help="Sample every worker with py-spy while it runs.")
 @click.option("--timeout", "timeout_s", default=900.0, show_default=True)
-@click.option("--warm-runs", "warm_runs", type=int, default=None,
-              help="At most this many unmeasured runs first (default: a few), ended as soon "
-                   "as Kafka's and OpenSearch's JIT compilers are quiet; 0: measure the "
-                   "stack as it is.")
+@click.option("--warm-runs", "warm_runs", default=WARM_STACK_RUNS_MAX, show_default=True,
+              help="At most this many unmeasured runs first, ended as soon as Kafka and "
+                   f"OpenSearch spent at most {WARM_JIT_SHARE:.0%} of their CPU JIT "
+                   "compiling; 0: measure the stack as it is.")
 @click.option("--peer", "peer_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Also run the BullMQ + Nodemailer harness in this folder (same N, "
                    "interleaved) and report flowmail/peer ratios (SMTP only).")
@@ -47,9 +48,8 @@ from flowmail.cli import checked_settings
 def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
           smtp_host: str | None, smtp_port: int | None, json_path: str | None,
           report_dir: str | None, no_limits: bool, profile: bool, timeout_s: float,
-          warm_runs: int | None, peer_dir: str | None, tracking: bool) -> None:
+          warm_runs: int, peer_dir: str | None, tracking: bool) -> None:
     """End-to-end benchmark on the local stack (started if needed); see docs/performance.md."""
-    from dataclasses import replace
     from pathlib import Path
 
     try:
@@ -60,7 +60,7 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
         raise click.ClickException(f"the benchmark needs {err.name}: pip install "
                                    "'flowmail[bench]' (make bench installs it)") from err
     from flowmail.localstack import StackError
-    if n < 8 or workers < 0 or repeat < 1 or (warm_runs or 0) < 0:
+    if n < 8 or workers < 0 or repeat < 1 or warm_runs < 0:
         raise click.BadParameter("--n must be >= 8, --workers >= 0, --repeat >= 1 and "
                                  "--warm-runs >= 0")
     if bool(smtp_host) != bool(smtp_port):
@@ -73,9 +73,7 @@ def bench(n: int, provider: str, scenario: str, workers: int, repeat: int,
                       timeout_s=timeout_s, limits=not no_limits, profile=profile,
                       report_dir=Path(report_dir) if report_dir else None,
                       peer=Path(peer_dir).resolve() if peer_dir else None,
-                      tracking=tracking)
-    if warm_runs is not None:
-        options = replace(options, warm_runs=warm_runs)
+                      tracking=tracking, warm_runs=warm_runs)
     try:
         result = run_bench(checked_settings(), options)
     except (BenchError, StackError) as err:

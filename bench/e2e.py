@@ -22,7 +22,7 @@ from typing import Any
 import requests
 from confluent_kafka import Producer
 
-from bench import peer
+from bench import WARM_JIT_SHARE, WARM_STACK_RUNS_MAX, peer
 from bench.kafka_io import delete_topics, produce_waiting
 from bench.procstats import ProcessStats
 from bench.sinks import BenchError, Sink, SmtpSink, dump_root, start_sink
@@ -44,9 +44,6 @@ PEER_WORKERS = {"mix": (1, 2), "backlog": (1,)}  # the peer's configurations to 
 BACKLOG_CRITICAL_SHARE = 100  # the issue's 20,000 marketing, then 200 critical
 WARM_STACK_EMAILS = 20_000  # unmeasured, after starting the stack's JVMs (5,000: not enough)
 JVMS = frozenset({"kafka", "opensearch"})  # processes whose JIT compiling is reported
-# warm-up runs go on while the JVMs spent more than this share of their CPU compiling
-WARM_JIT_SHARE = 0.25
-WARM_STACK_RUNS_MAX = 8  # --warm-runs' default
 MESSAGE_BYTES_MAX = 16_384  # room per message when choosing where smtp-sink dumps
 BACKLOG_DRAINING = 1000  # marketing emails at the sink before the critical ones are published
 
