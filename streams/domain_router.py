@@ -122,11 +122,12 @@ class DomainRouter(LoopStage):
         self.profiles.drop(partitions)
         self.campaigns.drop(partitions)
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> bool:
         """Between two batches (or an idle wait): every held campaign run takes a step, and
-        quiet profile partitions get a roll marker (erasure within the bound)."""
+        quiet profile partitions get a roll marker (erasure within the bound). True: a run
+        has more to hand out at once (the loop then waits for no event)."""
         self.profiles.keep_rolling(self.roll_every_s)
-        await self.campaigns.step(self.precedence.wait_turn)
+        return await self.campaigns.step(self.precedence.wait_turn)
 
     async def handle(self, records: list[SourceRecord]) -> None:
         """Events, launches and campaign commands; the campaigns' recipients are handed out
