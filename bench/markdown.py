@@ -136,10 +136,7 @@ def write_report(result: dict[str, Any], command: str) -> Path:
 
 def warm_up_line(warm: dict[str, Any]) -> str:
     """The unmeasured runs before the measured ones (bench/e2e.py's _warm_stack)."""
-    runs = warm.get("runs")
-    if runs is None:  # reports before the JIT-quiet warm-up: one run after a start
-        return (f"| before the runs (this invocation started Kafka/OpenSearch) | one unmeasured "
-                f"run of {warm['emails']} emails ({warm['emails_per_s']} emails/s) |")
+    runs = warm["runs"]
     started = "this invocation started Kafka/OpenSearch" if warm.get("stack_started") else (
         "Kafka/OpenSearch were running")
     shares = ", ".join(f"{run['jit_share']:.0%}" for run in runs)
