@@ -200,10 +200,11 @@ def _warm_stack(settings: Settings, options: Options, stack: LocalStack, sink: S
                 report_dir: Path, stack_started: bool) -> dict[str, Any] | None:
     """Runs that are not measured, until Kafka's and OpenSearch's JIT compilers are quiet.
     A JVM compiles its hot code over its first minutes, and a production broker or search
-    node has long done so. After a start, the JVMs spent 70, 60, 56, 35, 28 and 42 % of
-    their CPU compiling in six runs of 20,000 emails, seconds a run that the emails were
-    charged with (one warm-up run was all there was before). The report says how many runs
-    it took, and what the compilers still spent in the measured runs."""
+    node has long done so. After a start, the JVMs spent 65, 58, 53, 42, 29, 30, 33 and 17 %
+    of their CPU compiling in eight runs of 20,000 emails: 10.2 CPU-s in the first, 3.8 in
+    the second, which the emails were charged with when one warm-up run was all there was
+    (docs/perf/peer-mix-19.json). The report says how many runs it took, and what the
+    compilers still spent in the measured runs."""
     emails = min(options.n, WARM_STACK_EMAILS)
     runs: list[dict[str, Any]] = []
     while len(runs) < options.warm_runs:

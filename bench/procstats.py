@@ -85,11 +85,11 @@ class ProcessStats:
         for name, pid in self.pids.items():
             process = psutil.Process(pid)
             times = process.cpu_times()
+            jit = JitThreads(pid) if name in self.jvms else None
+            if jit is not None:
+                jit.sample()
             self._watched[name] = _Watched(process, times.user + times.system,
-                                           start_rss=process.memory_info().rss,
-                                           jit=JitThreads(pid) if name in self.jvms else None)
-            if self._watched[name].jit is not None:
-                self._watched[name].jit.sample()
+                                           start_rss=process.memory_info().rss, jit=jit)
         self._thread = threading.Thread(target=self._poll, name="procstats", daemon=True)
         self._thread.start()
         return self
