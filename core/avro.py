@@ -20,6 +20,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
+from core.avro_compiled import Reader, Writer, compile_reader, compile_writer
 from core.compat import problems
 from core.schema_registry import RegistryClient, RegistryError, RegistryUnavailable
 from core.settings import SCHEMA_DIR, load_settings
@@ -54,7 +55,8 @@ class SchemaRegistry:
         self._by_id: dict[int, SchemaVersion] = {}
         self._latest: dict[str, SchemaVersion] = {}
         self.texts: dict[int, str] = {}  # file id -> the schema's text as written
-        self._pairs: dict[tuple[int, int, bool], tuple[Any, Any]] = {}
+        self._pairs: dict[tuple[int, int, bool], tuple[Any, Any, Reader | None]] = {}
+        self._writers: dict[int, Writer | None] = {}
         for subject, versions in spec["subjects"].items():
             for entry in sorted(versions, key=lambda v: v["version"]):
                 text = (path.parent / entry["file"]).read_text()
@@ -87,17 +89,25 @@ class SchemaRegistry:
             raise ContractError("unknown_subject", f"no schema registered for {subject!r}") from err
 
     def _pair(self, writer: SchemaVersion, reader: SchemaVersion, millis: bool
-              ) -> tuple[Any, Any]:
+              ) -> tuple[Any, Any, Reader | None]:
         """The schemas fastavro reads with: no reader schema when it equals the writer's
-        (fastavro resolves, slower, whenever one is given), worked out once per pair."""
+        (fastavro resolves, slower, whenever one is given), worked out once per pair; and,
+        when they are the same, the compiled reader (core/avro_compiled.py) if it has one."""
         key = (id(writer), id(reader), millis)
         pair = self._pairs.get(key)
         if pair is None:
             writes_as = _without_timestamps(writer.parsed) if millis else writer.parsed
             reads_as = _without_timestamps(reader.parsed) if millis else reader.parsed
             same = writer is reader or _plain(writer.parsed) == _plain(reader.parsed)
-            pair = self._pairs[key] = (writes_as, None if same else reads_as)
+            compiled = compile_reader(_plain(writes_as)) if same else None
+            pair = self._pairs[key] = (writes_as, None if same else reads_as, compiled)
         return pair
+
+    def _writer(self, version: SchemaVersion) -> Writer | None:
+        key = id(version)
+        if key not in self._writers:
+            self._writers[key] = compile_writer(_plain(version.parsed))
+        return self._writers[key]
 
     def by_id(self, schema_id: int) -> SchemaVersion:
         try:
@@ -118,8 +128,12 @@ class SchemaRegistry:
                 validate(record, version.parsed, raise_errors=True)
             except ValidationError as err:
                 raise ContractError("schema_mismatch", "; ".join(_field_errors(err))) from err
+        header = HEADER.pack(MAGIC, version.schema_id)
+        compiled = self._writer(version)
+        if compiled is not None:
+            return header + compiled(record)
         buffer = io.BytesIO()
-        buffer.write(HEADER.pack(MAGIC, version.schema_id))
+        buffer.write(header)
         fastavro.schemaless_writer(buffer, version.parsed, record)
         return buffer.getvalue()
 
@@ -138,7 +152,16 @@ class SchemaRegistry:
         if writer.subject != subject:
             raise ContractError("schema_mismatch",
                                 f"schema id {schema_id} belongs to {writer.subject}, not {subject}")
-        writes_as, reads_as = self._pair(writer, self.reader(subject), millis)
+        writes_as, reads_as, compiled = self._pair(writer, self.reader(subject), millis)
+        if compiled is not None:
+            try:
+                record, end = compiled(payload, HEADER.size)
+            except Exception as err:  # every malformed payload: IndexError, ValueError, ...
+                raise ContractError("undecodable", _why(err)) from err
+            if end != len(payload):
+                raise ContractError("undecodable", "trailing bytes after the Avro record"
+                                    if end < len(payload) else "the Avro record is cut short")
+            return record
         stream = io.BytesIO(payload[HEADER.size:])
         try:
             record = fastavro.schemaless_reader(stream, writes_as, reads_as)
@@ -147,6 +170,13 @@ class SchemaRegistry:
         if stream.read(1):
             raise ContractError("undecodable", "trailing bytes after the Avro record")
         return record
+
+
+def _why(err: Exception) -> str:
+    """What a compiled reader's exception says about the payload."""
+    if isinstance(err, IndexError | struct.error):
+        return "the Avro record is cut short"
+    return f"{type(err).__name__}: {err}"[:300]
 
 
 _TIMESTAMPS = {"timestamp-millis", "timestamp-micros", "local-timestamp-millis",
