@@ -3,6 +3,7 @@
 import datetime as dt
 import email
 import email.policy
+from html import unescape
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_renders(key):
     assert parsed["To"].addresses[0].display_name == command.recipient_name
     crlf = lambda part: parsed.get_body((part,)).get_content().replace("\r\n", "\n")  # noqa: E731
     assert crlf("plain") == rendered.text.replace("\r\n", "\n")
-    assert crlf("html") == rendered.html.replace("\r\n", "\n")
+    assert unescape(crlf("html")) == unescape(rendered.html.replace("\r\n", "\n"))
     assert [(p.get_filename(), p.get_content()) for p in parsed.iter_attachments()] == \
         [(a.filename, a.content) for a in rendered.attachments]
     assert not parsed.defects and all(not p.defects for p in parsed.walk())
