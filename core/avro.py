@@ -57,6 +57,8 @@ class SchemaRegistry:
         self.texts: dict[int, str] = {}  # file id -> the schema's text as written
         self._pairs: dict[tuple[int, int, bool], tuple[Any, Any, Reader | None]] = {}
         self._writers: dict[int, Writer | None] = {}
+        # (subject, writer id, millis) -> its compiled reader, once the slow path found one
+        self._readers: dict[tuple[str, int, bool], Reader] = {}
         for subject, versions in spec["subjects"].items():
             for entry in sorted(versions, key=lambda v: v["version"]):
                 text = (path.parent / entry["file"]).read_text()
@@ -146,6 +148,9 @@ class SchemaRegistry:
         if not payload or len(payload) < HEADER.size:
             raise ContractError("undecodable", "payload is empty or shorter than the 5-byte header")
         magic, schema_id = HEADER.unpack_from(payload)
+        compiled = self._readers.get((subject, schema_id, millis)) if magic == MAGIC else None
+        if compiled is not None:
+            return _read_compiled(compiled, payload)
         if magic != MAGIC:
             raise ContractError("undecodable", f"magic byte {magic} is not 0 (Confluent framing)")
         writer = self.by_id(schema_id)
@@ -154,14 +159,8 @@ class SchemaRegistry:
                                 f"schema id {schema_id} belongs to {writer.subject}, not {subject}")
         writes_as, reads_as, compiled = self._pair(writer, self.reader(subject), millis)
         if compiled is not None:
-            try:
-                record, end = compiled(payload, HEADER.size)
-            except Exception as err:  # every malformed payload: IndexError, ValueError, ...
-                raise ContractError("undecodable", _why(err)) from err
-            if end != len(payload):
-                raise ContractError("undecodable", "trailing bytes after the Avro record"
-                                    if end < len(payload) else "the Avro record is cut short")
-            return record
+            self._readers[(subject, schema_id, millis)] = compiled
+            return _read_compiled(compiled, payload)
         stream = io.BytesIO(payload[HEADER.size:])
         try:
             record = fastavro.schemaless_reader(stream, writes_as, reads_as)
@@ -170,6 +169,17 @@ class SchemaRegistry:
         if stream.read(1):
             raise ContractError("undecodable", "trailing bytes after the Avro record")
         return record
+
+
+def _read_compiled(read: Reader, payload: bytes) -> dict[str, Any]:
+    try:
+        record, end = read(payload, HEADER.size)
+    except Exception as err:  # every malformed payload: IndexError, ValueError, ...
+        raise ContractError("undecodable", _why(err)) from err
+    if end != len(payload):
+        raise ContractError("undecodable", "trailing bytes after the Avro record"
+                            if end < len(payload) else "the Avro record is cut short")
+    return record
 
 
 def _why(err: Exception) -> str:

@@ -267,8 +267,13 @@ def _read_value(source: _Source, schema: Any, value: str, indent: str) -> list[s
                 f"{indent}    raise ValueError(f'boolean byte {{{value}}}')",
                 f"{indent}{value} = {value} == 1",
                 f"{indent}pos += 1"]
-    if kind in ("int", "long"):
-        return [f"{indent}{value}, pos = _read_long(buf, pos)"]
+    if kind in ("int", "long"):  # one byte for -64..63, the common case, read inline
+        return [f"{indent}{value} = buf[pos]",
+                f"{indent}if {value} < 0x80:",
+                f"{indent}    {value} = ({value} >> 1) ^ -({value} & 1)",
+                f"{indent}    pos += 1",
+                f"{indent}else:",
+                f"{indent}    {value}, pos = _read_long(buf, pos)"]
     if kind in ("double", "float"):
         unpacker, size = ("_DOUBLE", 8) if kind == "double" else ("_FLOAT", 4)
         return [f"{indent}{value} = {unpacker}.unpack_from(buf, pos)[0]", f"{indent}pos += {size}"]
@@ -313,10 +318,12 @@ def _read_value(source: _Source, schema: Any, value: str, indent: str) -> list[s
                              indent + "        "),
                 f"{indent}        {store}"]
     if kind == "union":
-        branch = source.fresh("u")
-        lines = [f"{indent}{branch}, pos = _read_long(buf, pos)"]
+        if len(schema) > 63:
+            raise Unsupported("a union of more than 63 branches")
+        branch = source.fresh("u")  # a branch's index is one byte: zigzag 2 * index
+        lines = [f"{indent}{branch} = buf[pos]", f"{indent}pos += 1"]
         for number, option in enumerate(schema):
-            lines.append(f"{indent}{'if' if number == 0 else 'elif'} {branch} == {number}:")
+            lines.append(f"{indent}{'if' if number == 0 else 'elif'} {branch} == {2 * number}:")
             lines += _read_value(source, option, value, indent + "    ")
         return [*lines, f"{indent}else:",
                 f"{indent}    raise ValueError(f'union branch {{{branch}}} out of range')"]
