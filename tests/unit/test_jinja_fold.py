@@ -96,3 +96,21 @@ def test_every_shipped_template_renders_the_same_folded(key):
     for locale in sorted(SUPPORTED):  # each type's data in every locale
         localized = dataclasses.replace(command, locale=locale)
         assert FOLDED.render(localized) == RUNTIME.render(localized)
+
+
+@pytest.mark.parametrize(("source", "data"), [
+    ("{{ d.name }}|{{ d.items is defined }}|{{ d['items'] }}", {"name": "Zelt", "items": [1]}),
+    ("{{ d.keys()|list }}|{{ d.nested.deep }}", {"a": 1, "nested": {"deep": "x"}}),
+    ("{{ o.real }}|{{ s.upper() }}", {}),
+])
+def test_attribute_lookup_on_dicts_gives_what_jinja_gives(source, data):
+    context = {"d": data, "o": 3, "s": "abc"}
+    plain = Environment(undefined=StrictUndefined).from_string(source).render(context)
+    assert FoldingEnvironment(undefined=StrictUndefined).from_string(source).render(
+        context) == plain
+
+
+def test_a_missing_key_is_strictly_undefined_as_in_jinja():
+    template = FoldingEnvironment(undefined=StrictUndefined).from_string("{{ d.missing }}")
+    with pytest.raises(UndefinedError, match="missing"):
+        template.render(d={"there": 1})
