@@ -27,7 +27,7 @@ from processors.delivery import (
     Retry,
     admission,
     after_failure,
-    delivery_event,
+    delivery_record,
     failure_alert,
     send_time_bounce,
 )
@@ -259,8 +259,8 @@ class BatchSender(LoopStage):
                 failure_alert(command, str(err))).encode())
 
     def report(self, command: EmailCommand, status: DeliveryStatus, **fields: Any) -> None:
-        event = delivery_event(command, status, self.key_secret, **fields)
         self.producer.produce(DELIVERY, command.idempotency_key.encode(),
-                              self.deliveries.encode(event))
+                              self.deliveries.encode(delivery_record(
+                                  command, status, self.key_secret, **fields)))
         metrics.labelled(metrics.DELIVERIES, self.priority.value, status.value,
                          fields.get("provider") or "none").inc()

@@ -78,7 +78,7 @@ def test_timestamps_read_as_millis_are_the_same_records():
     from core.avro import MAGIC
     from core.vocab import DeliveryStatus
     from processors.commands import DeliveryEvent
-    from processors.delivery import delivery_event
+    from processors.delivery import delivery_record
     schemas = registry()
     event = order_placed(2)
     payload = schemas.encode("order.placed-value", event)
@@ -88,7 +88,8 @@ def test_timestamps_read_as_millis_are_the_same_records():
 
     from bench.render import commands_by_type
     command = next(iter(commands_by_type().values()))[0]
-    sent = delivery_event(command, DeliveryStatus.SENT, b"k", provider="smtp")
+    sent = DeliveryEvent.from_record(delivery_record(command, DeliveryStatus.SENT, b"k",
+                                                     provider="smtp"))
     old = schemas.by_id(301)
     record = {k: v for k, v in sent.to_record().items()
               if k in {f["name"] for f in old.parsed["fields"]}}
