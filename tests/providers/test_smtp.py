@@ -273,3 +273,56 @@ async def test_pipelined_lines_survive_refusals_and_a_lost_connection():
     # connections are kept: two lines, one more after the lost one
     assert len(handler.messages_per_connection) <= 3
     assert max(handler.messages_per_connection) > 5
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_server_that_stops_answering_times_out_and_the_next_connection_sends(pipelining):
+    """A real socket server that greets, answers EHLO, then answers nothing on its first
+    connection: the wait ends at the timeout (the connection's watchdog), as a transient
+    error; a later email, on a new connection that answers, is sent."""
+    import asyncio
+    import time
+
+    from providers.smtp_wire import SmtpConnection, SmtpDisconnected
+    connections = []
+
+    async def session(reader, writer):
+        connections.append(writer)
+        silent = len(connections) == 1
+        writer.write(b"220 test ESMTP\r\n")
+        while line := await reader.readline():
+            if line.upper().startswith(b"EHLO"):
+                writer.write(b"250-test\r\n" + (b"250-PIPELINING\r\n" if pipelining else b"")
+                             + b"250 8BITMIME\r\n")
+            elif silent:
+                continue
+            elif line.upper().startswith(b"DATA"):
+                writer.write(b"354 go on\r\n")
+                while (await reader.readline()) != b".\r\n":
+                    pass
+                writer.write(b"250 queued\r\n")
+            elif line.upper().startswith(b"QUIT"):
+                writer.write(b"221 bye\r\n")
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        connection = await SmtpConnection.connect("127.0.0.1", port, timeout_s=1)
+        began = time.monotonic()
+        with pytest.raises(SmtpDisconnected, match="no reply within 1s"):
+            await asyncio.wait_for(connection.send(  # a watchdog that never fires: TimeoutError
+                "shop@example.org", "anna@example.org", b"Subject: x\r\n\r\nx"), 10)
+        assert 0.9 < time.monotonic() - began < 3
+        connection.abort()
+        provider = SmtpProvider("127.0.0.1", port, timeout_s=1, pool_size=1)
+        result = await provider.send(message())
+        assert result.provider == "smtp"
+        await provider.close()
+    finally:
+        server.close()
+        for writer in connections:
+            writer.close()
+        await server.wait_closed()
