@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -16,11 +17,26 @@ from bench.kafka_io import delete_topics, produce_waiting
 from bench.sinks import SMTP_SOURCE, SmtpSink
 from core.kafka_config import admin_config, client_config
 
+RAW_SMTP_PASSES = 3
 
-def smtp_sink_limit(dump_dir: Path, n: int, size_bytes: int, sessions: int = 8
-                    ) -> dict[str, float]:
+
+def smtp_sink_limit(dump_dir: Path, n: int, size_bytes: int, sessions: int = 8,
+                    passes: int = RAW_SMTP_PASSES) -> dict[str, Any]:
     """Messages per second smtp-source pushes through a fresh smtp-sink (dumping, as in the
-    run) with ``sessions`` parallel connections, one message per transaction."""
+    run) with ``sessions`` parallel connections, one message per transaction: the best of
+    ``passes`` passes. One pass of a mix invocation once measured 1,125/s where passes
+    before and after it gave 4,000-5,000/s on that machine (docs/performance.md, fifteenth
+    session); the best of three is the sink's capacity, and the harder line to reach."""
+    rates = [_smtp_sink_pass(dump_dir / f"pass-{number}", n, size_bytes, sessions)
+             for number in range(max(1, passes))]
+    best = max(rates)
+    return {"messages": n, "size_bytes": size_bytes, "sessions": sessions,
+            "seconds": round(n / best, 2), "messages_per_s": round(best),
+            "passes_per_s": [round(rate) for rate in rates]}
+
+
+def _smtp_sink_pass(dump_dir: Path, n: int, size_bytes: int, sessions: int) -> float:
+    dump_dir.mkdir(parents=True, exist_ok=True)
     sink = SmtpSink.start(dump_dir)
     try:
         began = time.perf_counter()
@@ -29,9 +45,8 @@ def smtp_sink_limit(dump_dir: Path, n: int, size_bytes: int, sessions: int = 8
                         f"127.0.0.1:{sink.port}"], check=True, capture_output=True, timeout=600)
         seconds = time.perf_counter() - began
     finally:
-        sink.stop()
-    return {"messages": n, "size_bytes": size_bytes, "sessions": sessions,
-            "seconds": round(seconds, 2), "messages_per_s": round(n / seconds)}
+        sink.stop()  # and its dumps
+    return n / seconds
 
 
 def kafka_passthrough_limit(bootstrap: str, n: int, size_bytes: int, partitions: int = 3

@@ -46,7 +46,8 @@ def test_mix_over_smtp_sink_with_limits_and_report(settings, stack, tmp_path):
     assert tracking["requests_per_s"] > 0 and tracking["times_email_rate"] > 0
     assert set(result["latency_ms"]) == {"critical", "transactional", "marketing"}
     assert sum(result["by_priority"].values()) == 240
-    assert result["limits"]["smtp_sink"]["messages_per_s"] > 0
+    raw = result["limits"]["smtp_sink"]  # the best of three passes, each recorded
+    assert len(raw["passes_per_s"]) == 3 and raw["messages_per_s"] == max(raw["passes_per_s"]) > 0
     # the raw limit is measured at the run's own mean message size
     assert result["message_bytes"] > 1000
     assert result["limits"]["smtp_sink"]["size_bytes"] == result["message_bytes"]
