@@ -112,6 +112,17 @@ class _Source:
             self.named.setdefault(schema["name"], schema)
         return schema
 
+    def record_function(self, schema: dict[str, Any], prefix: str) -> tuple[str, bool]:
+        """The name of a record type's function, and whether it is still to be written (a
+        record met again, or inside itself, is called, not written twice)."""
+        if schema.get("type") != "record":
+            raise Unsupported("not a record")
+        name = schema["name"]
+        if name in self.records:
+            return self.records[name], False
+        self.records[name] = self.fresh(prefix)
+        return self.records[name], True
+
     def compile(self, entry: str) -> Any:
         scope = dict(self.names)
         exec("\n".join(self.lines), scope)  # noqa: S102 - source built here from a schema
@@ -140,12 +151,9 @@ def compile_writer(schema: Any) -> Writer | None:
 
 
 def _writer_record(source: _Source, schema: dict[str, Any]) -> str:
-    if schema.get("type") != "record":
-        raise Unsupported("top level is not a record")
-    name = schema["name"]
-    if name in source.records:
-        return source.records[name]
-    function = source.records[name] = source.fresh("_w")
+    function, to_write = source.record_function(schema, "_w")
+    if not to_write:
+        return function
     body: list[str] = []
     for field in schema["fields"]:
         value = source.fresh("v")
@@ -239,12 +247,9 @@ def compile_reader(schema: Any) -> Reader | None:
 
 
 def _reader_record(source: _Source, schema: dict[str, Any]) -> str:
-    if schema.get("type") != "record":
-        raise Unsupported("top level is not a record")
-    name = schema["name"]
-    if name in source.records:
-        return source.records[name]
-    function = source.records[name] = source.fresh("_r")
+    function, to_write = source.record_function(schema, "_r")
+    if not to_write:
+        return function
     body = ["    r = {}"]
     for field in schema["fields"]:
         value = source.fresh("v")

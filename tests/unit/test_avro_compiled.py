@@ -133,3 +133,13 @@ def test_a_union_of_two_types_is_left_to_fastavro():
     assert reader(b"\x04\x06", 0) == ({"x": 3}, 2)
     with pytest.raises(ValueError, match="out of range"):
         reader(b"\x06\x06", 0)
+
+
+def test_a_record_inside_itself_is_one_function_called_again():
+    schema = fastavro.parse_schema({"type": "record", "name": "Node", "fields": [
+        {"name": "v", "type": "int"}, {"name": "next", "type": ["null", "Node"]}]})
+    chain = {"v": 1, "next": {"v": -70, "next": {"v": 300, "next": None}}}
+    writer, reader = compile_writer(_plain(schema)), compile_reader(_plain(schema))
+    assert writer is not None and reader is not None
+    assert writer(chain) == _fastavro_bytes(schema, chain)
+    assert reader(writer(chain), 0) == (chain, len(writer(chain)))
