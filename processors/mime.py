@@ -91,10 +91,14 @@ def address_header(name: str, display_name: str, address: str) -> str:
     return f"{name}: {encoded_words(display_name, LINE - len(name) - 2)} <{address}>"
 
 
-def _lines(text: str) -> bytes:
+def _crlf(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace("\n", "\r\n").encode()
+    return text.replace("\n", "\r\n")
+
+
+def _lines(text: str) -> bytes:
+    return _crlf(text).encode()
 
 
 def text_part(subtype: str, text: str) -> bytes:
@@ -131,7 +135,7 @@ def html_part(html: str) -> bytes:
     non-ASCII text (CJK), whose base64 is smaller: those go as ``text_part`` sends them."""
     if html.isascii():
         return text_part("html", html)
-    data = _lines(html.encode("ascii", "xmlcharrefreplace").decode("ascii"))
+    data = _crlf(html).encode("ascii", "xmlcharrefreplace")
     if len(data) * 3 > len(html.encode()) * 4 or _RAW_TEXT.search(data.lower()) \
             or not _seven_bit(data):
         return text_part("html", html)
