@@ -21,6 +21,8 @@ CRLF = b"\r\n"
 _ASCII = bytes(range(128))
 
 
+# charset ? encoding ? text ?=, as a reader finds an encoded word (loosely: empty parts too)
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
 MAX_LINE = 998  # RFC 5322 2.1.1: bytes in a line, without its CRLF
 SOFT_LINE = 78  # RFC 5322 2.1.1: a line SHOULD be at most this long
 LINE = 76  # RFC 2047: a line with encoded words is at most 76 characters
@@ -28,8 +30,11 @@ WORD_BYTES = 45  # UTF-8 bytes in one base64 word: 12 + 60 characters, with its 
 
 
 def text_header(name: str, value: str) -> str:
-    """Unstructured header: as is when short ASCII, else RFC 2047 encoded words, folded."""
-    plain = value.isascii() and value.isprintable()
+    """Unstructured header: as is when short ASCII, else RFC 2047 encoded words, folded.
+    ASCII with an encoded word's shape in it (``=?utf-8?b?...?=``) is encoded too: a reader
+    would decode it and show something else (RFC 2047 5)."""
+    plain = value.isascii() and value.isprintable() and (
+        "=?" not in value or _ENCODED_WORD.search(value) is None)
     if plain and len(name) + len(value) < LINE:
         return f"{name}: {value}"
     if plain and len(name) + len(value) < MAX_LINE - 2:  # long ASCII: folded at its spaces
