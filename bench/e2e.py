@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -325,10 +326,14 @@ def run_bench(settings: Settings, options: Options) -> dict[str, Any]:
             limits["fraction_of_smtp_sink"] = round(
                 result["emails_per_s"] / limits["smtp_sink"]["messages_per_s"], 3)
         if options.provider in ("sendgrid", "mailgun"):
+            from bench.batch_floor import batch_floor, opensearch_us_per_email
             from bench.providers import batch_api_alone
             alone = asyncio.run(batch_api_alone(options.provider, min(result["n"], 100_000)))
-            limits["batch_api_alone"] = {"recipients_per_s": round(alone)}
-            limits["fraction_of_batch_api"] = round(result["emails_per_s"] / alone, 3)
+            limits["batch_api_alone"] = {name: round(value, 1) for name, value in alone.items()}
+            limits["fraction_of_batch_api"] = round(
+                result["emails_per_s"] / alone["recipients_per_s"], 3)
+            limits["batch_floor"] = batch_floor(alone, opensearch_us_per_email(result),
+                                                os.cpu_count() or 1)
         limits["fraction_of_kafka_passthrough"] = round(
             result["emails_per_s"] / limits["kafka"]["passthrough_per_s"], 3)
         result["limits"] = limits

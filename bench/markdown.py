@@ -108,6 +108,12 @@ def markdown(result: dict[str, Any], command: str, images: dict[str, str]) -> st
                      f"{kafka['passthrough_per_s']} | "
                      f"{limits['fraction_of_kafka_passthrough']:.1%} |")
         lines.append(f"| confluent-kafka produce only | {kafka['produce_per_s']} | |")
+        if "batch_api_alone" in limits:
+            lines.append(f"| the batch API alone (render + call, no Kafka) | "
+                         f"{limits['batch_api_alone']['recipients_per_s']} | "
+                         f"{limits['fraction_of_batch_api']:.1%} |")
+        if "batch_floor" in limits:
+            lines += batch_floor_lines(limits["batch_floor"])
     tracking = result.get("tracking")
     if tracking:
         latency = tracking["latency_ms"]
@@ -147,3 +153,15 @@ def warm_up_line(warm: dict[str, Any]) -> str:
             f"emails, until the JVMs spent at most {warm['jit_share_limit']:.0%} of their CPU "
             f"JIT compiling "
             f"(share per run: {shares}; last run {warm['emails_per_s']} emails/s) |")
+
+
+def batch_floor_lines(floor: dict[str, Any]) -> list[str]:
+    """Target 4 as a CPU budget per recipient (bench/batch_floor.py)."""
+    lines = ["", f"### Target 4's budget: {floor['target_recipients_per_s']} recipients/s "
+             f"(0.75x of the batch API alone) on {floor['cores']} cores", "",
+             "| CPU per recipient | µs |", "|---|---|",
+             f"| the budget: cores / target rate | {floor['budget_us']} |"]
+    lines += [f"| {name}, measured alone | {us} |" for name, us in floor["parts_us"].items()]
+    lines += [f"| left for Kafka (command, ledger, delivery event), decoding, the sink | "
+              f"**{floor['left_us']}** |"]
+    return lines

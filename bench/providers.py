@@ -13,6 +13,8 @@ import asyncio
 import datetime as dt
 import time
 
+import psutil
+
 from bench.report import emit
 from bench.sinks import FakeApiSink
 from flowmail.samples import SAMPLES, campaign_launched, user_created
@@ -46,31 +48,43 @@ async def transactional(provider, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-async def marketing(provider, n: int) -> float:
+async def marketing(provider, n: int, fake_pid: int | None = None) -> dict[str, float]:
+    """Recipients/s of the calls (the fan-out is not timed), and the CPU each part spent
+    per recipient: the fan-out, this process's rendering and calls, the fake's answers."""
     now = dt.datetime.now(dt.UTC)
     profiles = [{**profile_from_user_created({**user_created(i, now), "marketing_opt_in": True}, 0),
                  "email": f"r{i}@example.org", "locale": "de"} for i in range(n)]
+    fan_out_began = time.process_time()
     commands, _ = fan_out_campaign(campaign_launched(now=now), "campaign.launched", profiles,
                                    1, 1, b"u")
     renderer = Renderer()
-    started = time.perf_counter()
+    fake = psutil.Process(fake_pid) if fake_pid else None
+    fake_began = sum(fake.cpu_times()[:2]) if fake else 0.0
+    began, started = time.process_time(), time.perf_counter()
     for chunk_group in group(commands):
         for start in range(0, len(chunk_group), 1000):
             chunk = chunk_group[start:start + 1000]
             bulk = render_bulk(renderer, chunk, provider.bulk_placeholder)
             await provider.send_bulk(bulk, SENDER)
-    return len(commands) / (time.perf_counter() - started)
+    seconds, calls_cpu = time.perf_counter() - started, time.process_time() - began
+    per_recipient = 1e6 / len(commands)
+    return {"recipients_per_s": len(commands) / seconds,
+            "fan_out_cpu_us": (began - fan_out_began) * per_recipient,
+            "calls_cpu_us": calls_cpu * per_recipient,
+            "fake_cpu_us": ((sum(fake.cpu_times()[:2]) - fake_began) * per_recipient
+                            if fake else 0.0)}
 
 
-async def batch_api_alone(kind: str, n: int) -> float:
-    """Recipients/s of a campaign rendered and handed to ``kind``'s batch API (its local
-    fake), without Kafka: the bound of the end-to-end marketing rate (issue target 4)."""
+async def batch_api_alone(kind: str, n: int) -> dict[str, float]:
+    """A campaign rendered and handed to ``kind``'s batch API (its local fake), without
+    Kafka: the bound of the end-to-end marketing rate (issue target 4), and what each part
+    of it costs in CPU per recipient (``bench.batch_floor``)."""
     fake, pool = FakeApiSink.start(kind), BlockingPool(16)
     try:
         provider = (SendGridProvider(FakeApiSink.API_KEY, fake.url, pool, 10)
                     if kind == "sendgrid" else
                     MailgunProvider(FakeApiSink.API_KEY, FakeApiSink.DOMAIN, fake.url, pool, 10))
-        return await marketing(provider, n)
+        return await marketing(provider, n, fake.pid)
     finally:
         fake.stop()
 
@@ -84,8 +98,10 @@ async def main_async(n: int) -> dict[str, float]:
         return {
             "transactional_sendgrid_emails_per_s": round(await transactional(sendgrid, n, 16)),
             "transactional_mailgun_emails_per_s": round(await transactional(mailgun, n, 16)),
-            "marketing_sendgrid_recipients_per_s": round(await marketing(sendgrid, n * 10)),
-            "marketing_mailgun_recipients_per_s": round(await marketing(mailgun, n * 10)),
+            "marketing_sendgrid_recipients_per_s": round(
+                (await marketing(sendgrid, n * 10))["recipients_per_s"]),
+            "marketing_mailgun_recipients_per_s": round(
+                (await marketing(mailgun, n * 10))["recipients_per_s"]),
         }
     finally:
         for fake in fakes:

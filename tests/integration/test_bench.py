@@ -70,10 +70,18 @@ def test_backlog_reports_critical_latency_behind_a_campaign(settings, stack, tmp
     """3,600 recipients: more than a campaign step (streams/campaign_runner.STEP_PROFILES)
     on each of the three partitions, so every run is handed out in several steps."""
     result = run_bench(settings, Options(n=3600, provider="sendgrid", scenario="backlog",
-                                         limits=False, report_dir=tmp_path, warm_runs=0))
+                                         report_dir=tmp_path, warm_runs=0))
     _check(result, 3636)
     assert result["by_priority"] == {"marketing": 3600, "critical": 36}
     assert result["latency_ms"]["critical"]["count"] == 36
+    # target 4's limit and budget, from the batch API alone in the same run
+    alone, floor = result["limits"]["batch_api_alone"], result["limits"]["batch_floor"]
+    assert alone["recipients_per_s"] > 0 and alone["fan_out_cpu_us"] > 0
+    assert alone["calls_cpu_us"] > 0 and alone["fake_cpu_us"] > 0
+    assert floor["parts_us"]["OpenSearch, indexing the delivery event"] > 0
+    assert floor["left_us"] == pytest.approx(floor["budget_us"] - floor["floor_us"], abs=0.2)
+    text = write_report(result, "flowmail bench --provider sendgrid").read_text()
+    assert "the batch API alone" in text and "Target 4's budget" in text
 
 
 @pytest.mark.parametrize("processes", [1, 4])
