@@ -27,10 +27,10 @@ def batch_floor(alone: dict[str, float], opensearch_us: float, cores: int,
     and what is left for everything else (negative: the target cannot be met here)."""
     rate = share * alone["recipients_per_s"]
     budget = cores * 1e6 / rate
-    parts = {"fan-out (commands, tokens)": alone["fan_out_cpu_us"],
-             "rendering and batch calls": alone["calls_cpu_us"],
-             "the provider (its fake)": alone["fake_cpu_us"],
-             "OpenSearch, indexing the delivery event": opensearch_us}
+    parts = {"fan-out (commands, tokens), the call alone": alone["fan_out_cpu_us"],
+             "rendering and batch calls, the call alone": alone["calls_cpu_us"],
+             "the provider (its fake), the call alone": alone["fake_cpu_us"],
+             "OpenSearch indexing the delivery event, this run (JIT left out)": opensearch_us}
     floor = sum(parts.values())
     return {"target_recipients_per_s": round(rate), "cores": cores,
             "budget_us": round(budget, 1),

@@ -161,7 +161,7 @@ def batch_floor_lines(floor: dict[str, Any]) -> list[str]:
              f"(0.75x of the batch API alone) on {floor['cores']} cores", "",
              "| CPU per recipient | µs |", "|---|---|",
              f"| the budget: cores / target rate | {floor['budget_us']} |"]
-    lines += [f"| {name}, measured alone | {us} |" for name, us in floor["parts_us"].items()]
+    lines += [f"| {name} | {us} |" for name, us in floor["parts_us"].items()]
     lines += [f"| left for Kafka (command, ledger, delivery event), decoding, the sink | "
               f"**{floor['left_us']}** |"]
     return lines
