@@ -261,11 +261,17 @@ def _publish_scenario(publisher: Publisher, options: Options, work: Workload,
 
 def _wait_for_sink(work: Workload, sink: Sink, timeout_s: float,
                    workers: Workers) -> list[tuple[str, float]]:
-    expected = set(work.expected)
+    expected, missing = set(work.expected), set(work.expected)
+
+    def all_arrived() -> bool:
+        """Only what arrived since the last poll is looked at: a set of every key so far,
+        four times a second, took a third of a core from a 1,000,000-recipient run."""
+        missing.difference_update(sink.fresh_keys())
+        return not missing
+
     try:
-        deadline_poll(lambda: expected <= set(sink.keys()), timeout_s,
-                       f"{len(expected)} emails at the sink", every_s=0.25,
-                       alive=workers.check_alive)
+        deadline_poll(all_arrived, timeout_s, f"{len(expected)} emails at the sink",
+                       every_s=0.25, alive=workers.check_alive)
     except BenchError as err:
         arrived = expected & set(sink.keys())
         raise BenchError(f"{err}: {len(arrived)} of {len(expected)} arrived") from err

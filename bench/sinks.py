@@ -59,6 +59,7 @@ class Sink(Protocol):
     def worker_env(self) -> dict[str, str]: ...
     def receipts(self) -> list[tuple[str, float]]: ...
     def keys(self) -> list[str]: ...
+    def fresh_keys(self) -> list[str]: ...
     def reset(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -76,6 +77,7 @@ class SmtpSink:
     pid: int | None = None
     _proc: subprocess.Popen[bytes] | None = None
     _seen: dict[str, str | None] = field(default_factory=dict)
+    _reported: set[str] = field(default_factory=set)  # dump paths fresh_keys handed out
 
     @classmethod
     def start(cls, dump_dir: Path, host: str | None = None, port: int | None = None) -> SmtpSink:
@@ -116,6 +118,13 @@ class SmtpSink:
         (a poll of 20,000 stats every quarter second took a tenth of a core from the run)."""
         return [key for _, key in self._scan()]
 
+    def fresh_keys(self) -> list[str]:
+        """The keys of the messages dumped since the last call (the first: all of them): a
+        poller keeps a set of what is missing instead of building one of all that arrived."""
+        fresh = [(path, key) for path, key in self._scan() if path not in self._reported]
+        self._reported.update(path for path, _ in fresh)
+        return [key for _, key in fresh]
+
     def _scan(self) -> list[tuple[str, str]]:
         if self.external:
             return []
@@ -155,6 +164,7 @@ class SmtpSink:
                 else:
                     os.unlink(entry.path)
         self._seen.clear()
+        self._reported.clear()
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -174,6 +184,7 @@ class FakeApiSink:
     _resets: int = -1     # the fake's reset count when the receipts below were read
     _read: int = 0        # receipts read so far, operator mail included
     _kept: list[tuple[str, float]] = field(default_factory=list)
+    _fresh_at: int = 0    # receipts in _kept that fresh_keys has handed out
 
     API_KEY = "bench-key"
     DOMAIN = "mg.bench.example"
@@ -201,24 +212,37 @@ class FakeApiSink:
 
     def receipts(self) -> list[tuple[str, float]]:
         """Every receipt so far; only those after the ones read before are fetched."""
-        answer = requests.get(f"{self.url}/_fake/receipts",
-                              params={"since": self._read}, timeout=30)
-        answer.raise_for_status()
-        body = answer.json()
-        if body["resets"] != self._resets or body["total"] < self._read:  # emptied since
-            self._resets, self._read, self._kept = body["resets"], 0, []
-            return self.receipts()
-        self._read += len(body["receipts"])
-        self._kept += [(key, at) for key, at, kind in body["receipts"]
-                       if (kind or "").encode() not in OPERATOR_MAIL]
+        self._fetch()
         return list(self._kept)
 
     def keys(self) -> list[str]:
         return [key for key, _ in self.receipts()]
 
+    def fresh_keys(self) -> list[str]:
+        """The keys received since the last call (the first: all of them)."""
+        self._fetch()
+        fresh, self._fresh_at = self._kept[self._fresh_at:], len(self._kept)
+        return [key for key, _ in fresh]
+
+    def _fetch(self) -> None:
+        answer = requests.get(f"{self.url}/_fake/receipts",
+                              params={"since": self._read}, timeout=30)
+        answer.raise_for_status()
+        body = answer.json()
+        if body["resets"] != self._resets or body["total"] < self._read:  # emptied since
+            self._forget(body["resets"])
+            self._fetch()
+            return
+        self._read += len(body["receipts"])
+        self._kept += [(key, at) for key, at, kind in body["receipts"]
+                       if (kind or "").encode() not in OPERATOR_MAIL]
+
+    def _forget(self, resets: int) -> None:
+        self._resets, self._read, self._kept, self._fresh_at = resets, 0, [], 0
+
     def reset(self) -> None:
         requests.post(f"{self.url}/_fake/reset", timeout=10).raise_for_status()
-        self._resets, self._read, self._kept = -1, 0, []
+        self._forget(-1)
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -37,12 +37,18 @@ def test_receipts_are_read_incrementally_and_start_over_after_a_reset(fake):
     page = requests.get(f"{fake.url}/_fake/receipts", params={"since": 2}, timeout=10).json()
     assert [key for key, *_ in page["receipts"]] == ["k3"] and page["total"] == 3
 
-    # another reader's reset empties the fake: this reader starts over, not at 3
+    # fresh keys: each receipt once, whatever receipts() read in between
+    assert fake.fresh_keys() == ["k1", "k2", "k3"]
+    _send(fake, ["k5"])
+    assert fake.keys()[-1] == "k5" and fake.fresh_keys() == ["k5"]
+    assert fake.fresh_keys() == []
+
+    # another reader's reset empties the fake: this reader starts over, not at 4
     requests.post(f"{fake.url}/_fake/reset", timeout=10).raise_for_status()
     _send(fake, ["k4"])
-    assert fake.keys() == ["k4"]
+    assert fake.keys() == ["k4"] and fake.fresh_keys() == ["k4"]
     fake.reset()
-    assert fake.keys() == []
+    assert fake.keys() == [] and fake.fresh_keys() == []
 
 
 @pytest.mark.parametrize("since", ["x", "1.5", ""])

@@ -41,3 +41,21 @@ def test_operator_mail_is_neither_the_workloads_nor_foreign(tmp_path):
     (sink.dump_dir / "2.b").write_text(head.format("b" * 40, "order_confirmation"))
     (sink.dump_dir / "3.c").write_text("X-Flowmail-Email-Type: welcome\r\n")  # still arriving
     assert sink.keys() == ["b" * 40]
+
+
+def test_fresh_keys_are_each_dump_once_until_a_reset(tmp_path):
+    """What the benchmark's wait for the last email reads (bench/e2e._wait_for_sink)."""
+    sink = SmtpSink(tmp_path / "dump")
+    sink.reset()
+    head = "X-Flowmail-Idempotency-Key: {}\r\nX-Flowmail-Email-Type: welcome\r\n\r\n"
+    (sink.dump_dir / "1.a").write_text(head.format("a" * 40))
+    (sink.dump_dir / "2.b").write_text("X-Flowmail-Email-Type: welcome\r\n")  # still arriving
+    assert sink.fresh_keys() == ["a" * 40]
+    assert sink.fresh_keys() == []
+    (sink.dump_dir / "2.b").write_text(head.format("b" * 40))  # now complete
+    (sink.dump_dir / "3.c").write_text(head.format("c" * 40))
+    assert sorted(sink.fresh_keys()) == ["b" * 40, "c" * 40]
+    assert sorted(sink.keys()) == ["a" * 40, "b" * 40, "c" * 40]  # keys() is still all
+    sink.reset()
+    (sink.dump_dir / "1.a").write_text(head.format("d" * 40))  # a name seen before reset
+    assert sink.fresh_keys() == ["d" * 40]
