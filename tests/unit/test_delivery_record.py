@@ -56,3 +56,25 @@ def test_records_read_back_as_the_same_objects_as_through_init():
         _built(EmailCommand, {**ORDER.__dict__, "surplus": 1})
     short = {k: v for k, v in ORDER.__dict__.items() if k != "attempt"}
     assert _built(EmailCommand, short).attempt == 1  # a default, filled by __init__
+
+
+def test_enum_fields_read_by_lookup_refuse_and_degrade_as_the_enums_do():
+    """Values are looked up in a dict (processors/commands.py), with the Enum's own errors:
+    an unknown email type or priority is refused (the sender dead-letters the command), an
+    unknown status (a newer producer's) reads as ``unknown``."""
+    from core.catalogue import EmailType
+    from core.vocab import Priority
+    from processors.commands import EmailCommand
+    record = ORDER.to_record()
+    command = EmailCommand.from_record(record)
+    assert command.email_type is EmailType.ORDER_CONFIRMATION
+    assert command.priority is Priority.TRANSACTIONAL
+    with pytest.raises(ValueError, match="'no_such_type' is not a valid EmailType"):
+        EmailCommand.from_record({**record, "email_type": "no_such_type"})
+    with pytest.raises(ValueError, match="'urgent' is not a valid Priority"):
+        EmailCommand.from_record({**record, "priority": "urgent"})
+    event = delivery_record(ORDER, DeliveryStatus.SENT, b"k")
+    assert DeliveryEvent.from_record({**event, "status": "teleported"}).status is (
+        DeliveryStatus.UNKNOWN)
+    for status in DeliveryStatus:
+        assert DeliveryEvent.from_record({**event, "status": status.value}).status is status
