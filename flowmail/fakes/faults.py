@@ -59,7 +59,7 @@ def control_routes(state: FakeState) -> list[web.RouteDef]:
     async def receipts(request: web.Request) -> web.Response:
         """(idempotency key, accepted at, email type) per recipient: what the benchmark
         counts. ``?since=N``: from the N-th on (a poller keeps what it read: the whole list
-        four times a second cost this server a core's fifth during a 200,000-recipient
+        four times a second cost this server a third of a core during a 200,000-recipient
         run, docs/performance.md); ``resets`` tells it when its count is void."""
         try:
             since = max(0, int(request.query.get("since", "0")))
